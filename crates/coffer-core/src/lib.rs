@@ -20,3 +20,8 @@ pub use request::{MountRequirement, RequestError, SecretRequest};
 pub use scope::{Scope, ScopeLevel};
 pub use value::{MAX_VALUE_BYTES, SecretValue, ValueError, ValueKind};
 pub use version::{Version, VersionError};
+mod role;
+mod time;
+
+pub use role::{Role, RoleError};
+pub use time::Timestamp;

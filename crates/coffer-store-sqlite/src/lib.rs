@@ -1,1 +1,697 @@
+//! coffer's default storage engine: one SQLite file.
+//!
+//! Start with [`SqliteStore::open`]. The database runs in WAL mode with `synchronous=FULL`, so
+//! a write is on disk before the call returns: an acknowledged write survives a crash of the
+//! process or the machine. Writes go through one connection (SQLite allows one writer at a
+//! time); reads use a small pool of their own connections and never wait for writes.
+//! Blocking SQLite calls run on Tokio's blocking pool.
 
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use coffer_core::{Role, Scope, SecretName, Timestamp, Version};
+use coffer_store::{
+    ListCursor, ListQuery, NewSecret, NewToken, Page, RewrapFn, SealedVersion, SecretMeta,
+    SecretStore, StoreError, TokenId, TokenRecord, TokenScope, TokenStore, VersionMeta,
+};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
+
+const MAX_IDLE_READERS: usize = 8;
+const MAX_PAGE: u32 = 1000;
+
+/// A [`SecretStore`] and [`TokenStore`] in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::NotADatabase,
+        ) => StoreError::unavailable(e),
+        _ => StoreError::internal(e),
+    }
+}
+
+fn what(scope: &Scope, name: &SecretName) -> String {
+    format!("secret {name} in {scope}")
+}
+
+fn poisoned() -> StoreError {
+    StoreError::internal("a storage thread panicked while holding the connection")
+}
+
+// === impl SqliteStore ===
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = Connection::open(&path).map_err(map_err)?;
+            configure(&conn)?;
+            schema::migrate(&mut conn)?;
+            Ok(Self {
+                inner: Arc::new(Inner {
+                    path,
+                    writer: Mutex::new(conn),
+                    readers: Mutex::new(Vec::new()),
+                }),
+            })
+        })
+        .await
+        .map_err(StoreError::internal)?
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().map_err(|_| poisoned())?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(StoreError::internal)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let idle = inner.readers.lock().map_err(|_| poisoned())?.pop();
+            let conn = match idle {
+                Some(c) => c,
+                None => {
+                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    let c = Connection::open_with_flags(&inner.path, flags).map_err(map_err)?;
+                    configure(&c)?;
+                    c
+                }
+            };
+            let out = f(&conn);
+            let mut pool = inner.readers.lock().map_err(|_| poisoned())?;
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(StoreError::internal)?
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(map_err)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .map_err(map_err)
+}
+
+/// Empty string for an absent scope part, as stored.
+fn part<T: AsRef<str>>(p: Option<&T>) -> &str {
+    p.map_or("", AsRef::as_ref)
+}
+
+const META_COLS: &str = "id, org, project, domain, name, secret_type, created_at, updated_at, current_version, deleted_at, purge_at";
+
+struct MetaRow {
+    id: i64,
+    meta: SecretMeta,
+}
+
+fn corrupt(reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        reason: reason.to_string(),
+    }
+}
+
+fn meta_row(row: &Row<'_>) -> rusqlite::Result<Result<MetaRow, StoreError>> {
+    let id: i64 = row.get(0)?;
+    let org: String = row.get(1)?;
+    let project: String = row.get(2)?;
+    let domain: String = row.get(3)?;
+    let name: String = row.get(4)?;
+    let secret_type: String = row.get(5)?;
+    let created_at: i64 = row.get(6)?;
+    let updated_at: i64 = row.get(7)?;
+    let current: i64 = row.get(8)?;
+    let deleted_at: Option<i64> = row.get(9)?;
+    let purge_at: Option<i64> = row.get(10)?;
+    Ok((|| {
+        let opt = |s: String| (!s.is_empty()).then_some(s);
+        let scope = Scope::new(
+            org.parse().map_err(corrupt)?,
+            opt(project)
+                .map(|p| p.parse())
+                .transpose()
+                .map_err(corrupt)?,
+            opt(domain)
+                .map(|d| d.parse())
+                .transpose()
+                .map_err(corrupt)?,
+        );
+        let meta = SecretMeta {
+            scope,
+            name: name.parse().map_err(corrupt)?,
+            secret_type: secret_type.parse().map_err(corrupt)?,
+            created_at: Timestamp::from_millis(created_at),
+            updated_at: Timestamp::from_millis(updated_at),
+            current_version: version_of(current)?,
+            deleted_at: deleted_at.map(Timestamp::from_millis),
+            purge_at: purge_at.map(Timestamp::from_millis),
+        };
+        Ok(MetaRow { id, meta })
+    })())
+}
+
+fn version_of(n: i64) -> Result<Version, StoreError> {
+    u32::try_from(n)
+        .ok()
+        .and_then(Version::new)
+        .ok_or_else(|| corrupt(format!("bad version number {n}")))
+}
+
+fn find(
+    conn: &Connection,
+    scope: &Scope,
+    name: &SecretName,
+) -> Result<Option<MetaRow>, StoreError> {
+    let sql = format!(
+        "SELECT {META_COLS} FROM secrets WHERE org=?1 AND project=?2 AND domain=?3 AND name=?4"
+    );
+    let row = conn
+        .prepare_cached(&sql)
+        .map_err(map_err)?
+        .query_row(
+            params![
+                scope.org_name().as_str(),
+                part(scope.project()),
+                part(scope.domain()),
+                name.as_str()
+            ],
+            meta_row,
+        )
+        .optional()
+        .map_err(map_err)?;
+    row.transpose()
+}
+
+fn must_find(conn: &Connection, scope: &Scope, name: &SecretName) -> Result<MetaRow, StoreError> {
+    find(conn, scope, name)?.ok_or_else(|| StoreError::NotFound {
+        what: what(scope, name),
+    })
+}
+
+fn live(row: &MetaRow) -> Result<(), StoreError> {
+    match row.meta.purge_at {
+        Some(purge_at) => Err(StoreError::PendingDeletion {
+            what: what(&row.meta.scope, &row.meta.name),
+            purge_at,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqliteStore {
+    async fn create(&self, new: NewSecret) -> Result<SecretMeta, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            if let Some(existing) = find(&tx, &new.scope, &new.name)? {
+                live(&existing)?;
+                return Err(StoreError::AlreadyExists { what: what(&new.scope, &new.name) });
+            }
+            let now = new.now.as_millis();
+            tx.execute(
+                "INSERT INTO secrets (org, project, domain, name, secret_type, created_at, updated_at, current_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1)",
+                params![
+                    new.scope.org_name().as_str(),
+                    part(new.scope.project()),
+                    part(new.scope.domain()),
+                    new.name.as_str(),
+                    new.secret_type.as_str(),
+                    now
+                ],
+            )
+            .map_err(map_err)?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO secret_versions (secret_id, version, created_at, sealed) VALUES (?1, 1, ?2, ?3)",
+                params![id, now, new.sealed],
+            )
+            .map_err(map_err)?;
+            let row = must_find(&tx, &new.scope, &new.name)?;
+            tx.commit().map_err(map_err)?;
+            Ok(row.meta)
+        })
+        .await
+    }
+
+    async fn put_version(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        version: Version,
+        sealed: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<SecretMeta, StoreError> {
+        let (scope, name) = (scope.clone(), name.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let row = must_find(&tx, &scope, &name)?;
+            live(&row)?;
+            if row.meta.current_version.next() != Some(version) {
+                return Err(StoreError::VersionConflict {
+                    what: what(&scope, &name),
+                    current: row.meta.current_version,
+                    attempted: version,
+                });
+            }
+            tx.execute(
+                "INSERT INTO secret_versions (secret_id, version, created_at, sealed) VALUES (?1, ?2, ?3, ?4)",
+                params![row.id, version.get(), now.as_millis(), sealed],
+            )
+            .map_err(map_err)?;
+            tx.execute(
+                "UPDATE secrets SET current_version=?2, updated_at=?3 WHERE id=?1",
+                params![row.id, version.get(), now.as_millis()],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(SecretMeta { current_version: version, updated_at: now, ..row.meta })
+        })
+        .await
+    }
+
+    async fn meta(&self, scope: &Scope, name: &SecretName) -> Result<SecretMeta, StoreError> {
+        let (scope, name) = (scope.clone(), name.clone());
+        self.read(move |conn| Ok(must_find(conn, &scope, &name)?.meta))
+            .await
+    }
+
+    async fn read(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        version: Option<Version>,
+    ) -> Result<(SecretMeta, SealedVersion), StoreError> {
+        let (scope, name) = (scope.clone(), name.clone());
+        self.read(move |conn| {
+            let row = must_find(conn, &scope, &name)?;
+            live(&row)?;
+            let want = version.unwrap_or(row.meta.current_version);
+            let found = conn
+                .prepare_cached("SELECT created_at, sealed FROM secret_versions WHERE secret_id=?1 AND version=?2")
+                .map_err(map_err)?
+                .query_row(params![row.id, want.get()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .optional()
+                .map_err(map_err)?;
+            let (created_at, sealed) = found
+                .ok_or_else(|| StoreError::NotFound { what: format!("version {want} of {}", what(&scope, &name)) })?;
+            let meta = VersionMeta { version: want, created_at: Timestamp::from_millis(created_at) };
+            Ok((row.meta, SealedVersion { meta, sealed }))
+        })
+        .await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page<SecretMeta>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let limit = query.limit.clamp(1, MAX_PAGE);
+            let (ap, ad, an) = match &query.after {
+                Some(c) => (c.project.clone(), c.domain.clone(), c.name.clone()),
+                None => (String::new(), String::new(), String::new()),
+            };
+            let sql = format!(
+                "SELECT {META_COLS} FROM secrets
+                 WHERE org=?1 AND (?2 IS NULL OR project=?2) AND (?3 IS NULL OR domain=?3)
+                   AND (?4 OR deleted_at IS NULL)
+                   AND (?5 = 0 OR (project, domain, name) > (?6, ?7, ?8))
+                 ORDER BY project, domain, name LIMIT ?9"
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        query.org.as_str(),
+                        query.project.as_ref().map(|p| p.as_str()),
+                        query.domain.as_ref().map(|d| d.as_str()),
+                        query.include_deleted,
+                        query.after.is_some(),
+                        ap,
+                        ad,
+                        an,
+                        i64::from(limit) + 1
+                    ],
+                    meta_row,
+                )
+                .map_err(map_err)?;
+            let mut items = Vec::new();
+            for row in rows {
+                items.push(row.map_err(map_err)??.meta);
+            }
+            let next = if items.len() > limit as usize {
+                items.truncate(limit as usize);
+                items.last().map(|m| ListCursor {
+                    project: part(m.scope.project()).to_owned(),
+                    domain: part(m.scope.domain()).to_owned(),
+                    name: m.name.to_string(),
+                })
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn versions(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+    ) -> Result<Vec<VersionMeta>, StoreError> {
+        let (scope, name) = (scope.clone(), name.clone());
+        self.read(move |conn| {
+            let row = must_find(conn, &scope, &name)?;
+            let mut stmt = conn
+                .prepare_cached("SELECT version, created_at FROM secret_versions WHERE secret_id=?1 ORDER BY version")
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![row.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(map_err)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (v, at) = r.map_err(map_err)?;
+                out.push(VersionMeta { version: version_of(v)?, created_at: Timestamp::from_millis(at) });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        now: Timestamp,
+        purge_at: Timestamp,
+    ) -> Result<SecretMeta, StoreError> {
+        let (scope, name) = (scope.clone(), name.clone());
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let row = must_find(&tx, &scope, &name)?;
+            live(&row)?;
+            tx.execute(
+                "UPDATE secrets SET deleted_at=?2, purge_at=?3, updated_at=?2 WHERE id=?1",
+                params![row.id, now.as_millis(), purge_at.as_millis()],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(SecretMeta {
+                deleted_at: Some(now),
+                purge_at: Some(purge_at),
+                updated_at: now,
+                ..row.meta
+            })
+        })
+        .await
+    }
+
+    async fn restore(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        now: Timestamp,
+    ) -> Result<SecretMeta, StoreError> {
+        let (scope, name) = (scope.clone(), name.clone());
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let row = must_find(&tx, &scope, &name)?;
+            if row.meta.purge_at.is_none() {
+                return Err(StoreError::NotDeleted {
+                    what: what(&scope, &name),
+                });
+            }
+            tx.execute(
+                "UPDATE secrets SET deleted_at=NULL, purge_at=NULL, updated_at=?2 WHERE id=?1",
+                params![row.id, now.as_millis()],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(SecretMeta {
+                deleted_at: None,
+                purge_at: None,
+                updated_at: now,
+                ..row.meta
+            })
+        })
+        .await
+    }
+
+    async fn purge(&self, scope: &Scope, name: &SecretName) -> Result<(), StoreError> {
+        let (scope, name) = (scope.clone(), name.clone());
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let row = must_find(&tx, &scope, &name)?;
+            tx.execute("DELETE FROM secrets WHERE id=?1", params![row.id])
+                .map_err(map_err)?;
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1",
+                    params![now.as_millis()],
+                )
+                .map_err(map_err)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn rewrap_all(&self, f: &RewrapFn<'_>) -> Result<u64, StoreError> {
+        // The callback borrows from the caller, so it cannot move to the blocking pool; the
+        // re-wrap runs on this thread inside one transaction (rare, operator-initiated).
+        let inner = self.inner.clone();
+        let mut conn = inner.writer.lock().map_err(|_| poisoned())?;
+        tokio::task::block_in_place(|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let mut replaced = 0u64;
+            let rows: Vec<(i64, i64, Vec<u8>)> = {
+                let mut stmt = tx
+                    .prepare("SELECT secret_id, version, sealed FROM secret_versions ORDER BY secret_id, version")
+                    .map_err(map_err)?;
+                let it = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(map_err)?;
+                it.collect::<Result<_, _>>().map_err(map_err)?
+            };
+            for (secret_id, version, sealed) in rows {
+                let meta = {
+                    let sql = format!("SELECT {META_COLS} FROM secrets WHERE id=?1");
+                    tx.query_row(&sql, params![secret_id], meta_row)
+                        .map_err(map_err)??
+                        .meta
+                };
+                let v = version_of(version)?;
+                match f(&meta.scope, &meta.name, v, &sealed) {
+                    Ok(Some(new)) => {
+                        tx.execute(
+                            "UPDATE secret_versions SET sealed=?3 WHERE secret_id=?1 AND version=?2",
+                            params![secret_id, version, new],
+                        )
+                        .map_err(map_err)?;
+                        replaced += 1;
+                    }
+                    Ok(None) => {}
+                    Err(reason) => {
+                        return Err(StoreError::internal(format!(
+                            "re-wrap of version {v} of {} failed: {reason}",
+                            what(&meta.scope, &meta.name)
+                        )));
+                    }
+                }
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(replaced)
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM secrets", [], |_| Ok(()))
+                .map_err(map_err)
+        })
+        .await
+    }
+}
+
+const TOKEN_COLS: &str =
+    "id, name, role, org, project, domain, hash, created_at, expires_at, revoked_at";
+
+fn token_row(row: &Row<'_>) -> rusqlite::Result<Result<TokenRecord, StoreError>> {
+    let id: String = row.get(0)?;
+    let name: String = row.get(1)?;
+    let role: String = row.get(2)?;
+    let org: Option<String> = row.get(3)?;
+    let project: Option<String> = row.get(4)?;
+    let domain: Option<String> = row.get(5)?;
+    let hash: Vec<u8> = row.get(6)?;
+    let created_at: i64 = row.get(7)?;
+    let expires_at: Option<i64> = row.get(8)?;
+    let revoked_at: Option<i64> = row.get(9)?;
+    Ok((|| {
+        Ok(TokenRecord {
+            id: TokenId(id),
+            name,
+            role: role.parse::<Role>().map_err(corrupt)?,
+            scope: TokenScope {
+                org: org.map(|o| o.parse()).transpose().map_err(corrupt)?,
+                project: project.map(|p| p.parse()).transpose().map_err(corrupt)?,
+                domain: domain.map(|d| d.parse()).transpose().map_err(corrupt)?,
+            },
+            hash: hash
+                .try_into()
+                .map_err(|_| corrupt("token hash is not 32 bytes"))?,
+            created_at: Timestamp::from_millis(created_at),
+            expires_at: expires_at.map(Timestamp::from_millis),
+            revoked_at: revoked_at.map(Timestamp::from_millis),
+        })
+    })())
+}
+
+fn token_by_id(conn: &Connection, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+    let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE id=?1");
+    conn.query_row(&sql, params![id], token_row)
+        .optional()
+        .map_err(map_err)?
+        .transpose()
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn create_token(&self, t: NewToken) -> Result<TokenRecord, StoreError> {
+        self.write(move |conn| {
+            let res = conn.execute(
+                "INSERT INTO tokens (id, name, role, org, project, domain, hash, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    t.id.0,
+                    t.name,
+                    t.role.as_str(),
+                    t.scope.org.as_ref().map(|o| o.as_str()),
+                    t.scope.project.as_ref().map(|p| p.as_str()),
+                    t.scope.domain.as_ref().map(|d| d.as_str()),
+                    &t.hash[..],
+                    t.created_at.as_millis(),
+                    t.expires_at.map(Timestamp::as_millis)
+                ],
+            );
+            match res {
+                Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                    Err(StoreError::AlreadyExists { what: format!("token {}", t.id) })
+                }
+                Err(e) => Err(map_err(e)),
+                Ok(_) => token_by_id(conn, &t.id.0)?.ok_or_else(|| corrupt("token vanished after insert")),
+            }
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        let hash = *hash;
+        self.read(move |conn| {
+            let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash=?1");
+            conn.prepare_cached(&sql)
+                .map_err(map_err)?
+                .query_row(params![&hash[..]], token_row)
+                .optional()
+                .map_err(map_err)?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.read(|conn| {
+            let sql = format!("SELECT {TOKEN_COLS} FROM tokens ORDER BY created_at DESC, id DESC");
+            let mut stmt = conn.prepare(&sql).map_err(map_err)?;
+            let rows = stmt.query_map([], token_row).map_err(map_err)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r.map_err(map_err)??);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &TokenId, now: Timestamp) -> Result<TokenRecord, StoreError> {
+        let id = id.clone();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE tokens SET revoked_at=COALESCE(revoked_at, ?2) WHERE id=?1",
+                    params![id.0, now.as_millis()],
+                )
+                .map_err(map_err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound {
+                    what: format!("token {id}"),
+                });
+            }
+            token_by_id(conn, &id.0)?.ok_or_else(|| StoreError::NotFound {
+                what: format!("token {id}"),
+            })
+        })
+        .await
+    }
+}
