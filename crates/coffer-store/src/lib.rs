@@ -19,7 +19,7 @@ use coffer_core::{Scope, SecretName, Timestamp, Version};
 
 pub use error::{ErrorKind, StoreError};
 pub use model::{
-    ListCursor, ListQuery, NewSecret, NewToken, Page, SealedVersion, SecretMeta, SecretType,
+    ListCursor, ListQuery, NewSecret, NewToken, Page, SealedVersion, SecretMeta, SecretType, SecretTypeError,
     TokenId, TokenRecord, TokenScope, VersionMeta,
 };
 

@@ -1,0 +1,156 @@
+//! Service configuration: defaults, a TOML file, and command-line overrides (in that order).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use coffer_core::Org;
+use serde::Deserialize;
+
+/// Why a configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for coffer.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen. Default `127.0.0.1:8787`.
+    pub listen: SocketAddr,
+    /// Database, keyring and bootstrap token live here. Default `./coffer-data`.
+    pub data_dir: PathBuf,
+    /// The org used when a request names none. Default `default`.
+    pub default_org: Org,
+    /// How long a deleted secret stays recoverable. Default 7 days.
+    pub recovery_window: Duration,
+    /// The largest request body accepted, in bytes. Default 256 KiB.
+    pub max_body_bytes: usize,
+    /// A key-encryption key given directly (the `COFFER_KEK` environment variable) instead of
+    /// the data directory's keyring file.
+    pub kek: Option<EnvKek>,
+}
+
+/// A base64 key-encryption key from the environment. `Debug` never prints it.
+#[derive(Clone)]
+pub struct EnvKek {
+    /// The key's id, recorded in every record it wraps.
+    pub id: String,
+    key: zeroize::Zeroizing<String>,
+}
+
+// === impl EnvKek ===
+
+impl EnvKek {
+    /// A key from its id and base64 text.
+    pub fn new(id: String, key_base64: String) -> Self {
+        Self { id, key: zeroize::Zeroizing::new(key_base64) }
+    }
+
+    /// The base64 text.
+    pub fn expose(&self) -> &str {
+        &self.key
+    }
+}
+
+impl std::fmt::Debug for EnvKek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EnvKek({}, <redacted>)", self.id)
+    }
+}
+
+/// The TOML file form; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    default_org: Option<String>,
+    recovery_window_days: Option<u64>,
+    max_body_bytes: Option<usize>,
+}
+
+// === impl Config ===
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir: PathBuf::from("coffer-data"),
+            default_org: "default".parse().unwrap_or_else(|_| unreachable!("\"default\" is a valid org")),
+            recovery_window: Duration::from_secs(7 * 86_400),
+            max_body_bytes: 256 * 1024,
+            kek: None,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults overridden by the TOML file at `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.into(), source: e })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+    }
+
+    /// Defaults overridden by TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+        let mut c = Self::default();
+        if let Some(v) = file.listen {
+            c.listen = v;
+        }
+        if let Some(v) = file.data_dir {
+            c.data_dir = v;
+        }
+        if let Some(v) = file.default_org {
+            c.default_org = v.parse().map_err(|e: coffer_core::NameError| format!("default_org: {e}"))?;
+        }
+        if let Some(days) = file.recovery_window_days {
+            if !(1..=90).contains(&days) {
+                return Err(format!("recovery_window_days must be 1 to 90, not {days}"));
+            }
+            c.recovery_window = Duration::from_secs(days * 86_400);
+        }
+        if let Some(v) = file.max_body_bytes {
+            if v < 128 * 1024 {
+                return Err("max_body_bytes must be at least 131072 to fit a 64 KiB value".into());
+            }
+            c.max_body_bytes = v;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_defaults() {
+        let c = Config::from_toml("listen = \"0.0.0.0:9000\"\ndefault_org = \"flyte\"\nrecovery_window_days = 30\n").unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.default_org.as_str(), "flyte");
+        assert_eq!(c.recovery_window, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.data_dir, PathBuf::from("coffer-data"));
+        assert!(Config::from_toml("lisen = \"x\"").unwrap_err().contains("unknown field"));
+        assert!(Config::from_toml("default_org = \"Bad Org\"").unwrap_err().contains("default_org"));
+        assert!(Config::from_toml("recovery_window_days = 0").is_err());
+    }
+}

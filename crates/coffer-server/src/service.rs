@@ -1,0 +1,286 @@
+//! The business logic of the secret service, independent of any transport.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use coffer_core::{Scope, SecretName, SecretValue, Timestamp, Version};
+use coffer_crypto::{KekId, Keyring, RecordAad};
+use coffer_store::{
+    ErrorKind, ListQuery, NewSecret, Page, SecretMeta, SecretStore, SecretType, StoreError, TokenStore, VersionMeta,
+};
+
+use crate::error::{Missing, ServiceError};
+
+/// How many times an update re-reads and retries after losing a race to another writer.
+const MAX_WRITE_ATTEMPTS: usize = 200;
+
+/// One key a task asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResolveRequest {
+    /// The secret's name.
+    pub key: SecretName,
+    /// A pinned version; the latest when `None`.
+    pub version: Option<Version>,
+}
+
+/// One resolved secret.
+#[derive(Debug)]
+pub struct Resolved {
+    /// What was asked.
+    pub request: ResolveRequest,
+    /// The scope it was found at.
+    pub scope: Scope,
+    /// The version served.
+    pub version: Version,
+    /// Its type.
+    pub secret_type: SecretType,
+    /// The value.
+    pub value: SecretValue,
+}
+
+/// Where the keyring lives, which decides whether it can be rotated.
+#[derive(Debug, Clone)]
+pub(crate) enum KeySource {
+    /// A key file that rotation rewrites.
+    File(PathBuf),
+    /// The `COFFER_KEK` environment variable: rotate by changing the deployment.
+    Env,
+}
+
+/// Secrets: seal on write, open on read, resolve through the cascade.
+pub struct Secrets {
+    store: Arc<dyn SecretStore>,
+    tokens: Arc<dyn TokenStore>,
+    keyring: RwLock<Keyring>,
+    key_source: KeySource,
+    recovery_window: Duration,
+}
+
+fn poisoned() -> ServiceError {
+    ServiceError::Keyring("keyring lock poisoned by a panic".into())
+}
+
+// === impl Secrets ===
+
+impl Secrets {
+    pub(crate) fn new(
+        store: Arc<dyn SecretStore>,
+        tokens: Arc<dyn TokenStore>,
+        keyring: Keyring,
+        key_source: KeySource,
+        recovery_window: Duration,
+    ) -> Self {
+        Self { store, tokens, keyring: RwLock::new(keyring), key_source, recovery_window }
+    }
+
+    /// The token store.
+    pub fn tokens(&self) -> &dyn TokenStore {
+        &*self.tokens
+    }
+
+    fn seal(&self, scope: &Scope, name: &SecretName, v: Version, value: &SecretValue) -> Result<Vec<u8>, ServiceError> {
+        let ring = self.keyring.read().map_err(|_| poisoned())?;
+        Ok(ring.seal(&RecordAad::new(scope, name, v), value)?)
+    }
+
+    fn open(&self, scope: &Scope, name: &SecretName, v: Version, sealed: &[u8]) -> Result<SecretValue, ServiceError> {
+        let ring = self.keyring.read().map_err(|_| poisoned())?;
+        Ok(ring.open(&RecordAad::new(scope, name, v), sealed)?)
+    }
+
+    /// Creates a secret with its first version.
+    pub async fn create(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        secret_type: SecretType,
+        value: &SecretValue,
+    ) -> Result<SecretMeta, ServiceError> {
+        let sealed = self.seal(scope, name, Version::FIRST, value)?;
+        let new = NewSecret { scope: scope.clone(), name: name.clone(), secret_type, sealed, now: Timestamp::now() };
+        Ok(self.store.create(new).await?)
+    }
+
+    /// Writes a new version, retrying when another writer wins the race for a number.
+    pub async fn update(&self, scope: &Scope, name: &SecretName, value: &SecretValue) -> Result<SecretMeta, ServiceError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.store.meta(scope, name).await?;
+            if let Some(purge_at) = current.purge_at {
+                return Err(StoreError::PendingDeletion { what: format!("secret {name} in {scope}"), purge_at }.into());
+            }
+            let next = current
+                .current_version
+                .next()
+                .ok_or_else(|| ServiceError::Invalid(format!("secret {name} has reached the last version number")))?;
+            let sealed = self.seal(scope, name, next, value)?;
+            match self.store.put_version(scope, name, next, sealed, Timestamp::now()).await {
+                Err(e) if e.kind() == ErrorKind::VersionConflict => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                other => return Ok(other?),
+            }
+        }
+        Err(ServiceError::Contended { scope: scope.clone(), name: name.clone() })
+    }
+
+    /// Metadata of one secret (including one scheduled for deletion).
+    pub async fn meta(&self, scope: &Scope, name: &SecretName) -> Result<SecretMeta, ServiceError> {
+        Ok(self.store.meta(scope, name).await?)
+    }
+
+    /// Every version's metadata.
+    pub async fn versions(&self, scope: &Scope, name: &SecretName) -> Result<(SecretMeta, Vec<VersionMeta>), ServiceError> {
+        let meta = self.store.meta(scope, name).await?;
+        Ok((meta, self.store.versions(scope, name).await?))
+    }
+
+    /// One version's value, by exact scope.
+    pub async fn value(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        version: Option<Version>,
+    ) -> Result<(SecretMeta, VersionMeta, SecretValue), ServiceError> {
+        let (meta, sealed) = self.store.read(scope, name, version).await?;
+        let value = self.open(scope, name, sealed.meta.version, &sealed.sealed)?;
+        Ok((meta, sealed.meta, value))
+    }
+
+    /// One page of secrets.
+    pub async fn list(&self, query: &ListQuery) -> Result<Page<SecretMeta>, ServiceError> {
+        Ok(self.store.list(query).await?)
+    }
+
+    /// Schedules deletion after `window` (the configured recovery window when `None`).
+    pub async fn delete(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        window: Option<Duration>,
+    ) -> Result<SecretMeta, ServiceError> {
+        let now = Timestamp::now();
+        let purge_at = now.plus(window.unwrap_or(self.recovery_window));
+        Ok(self.store.delete(scope, name, now, purge_at).await?)
+    }
+
+    /// Cancels a scheduled deletion.
+    pub async fn restore(&self, scope: &Scope, name: &SecretName) -> Result<SecretMeta, ServiceError> {
+        Ok(self.store.restore(scope, name, Timestamp::now()).await?)
+    }
+
+    /// Deletes for good.
+    pub async fn purge(&self, scope: &Scope, name: &SecretName) -> Result<(), ServiceError> {
+        Ok(self.store.purge(scope, name).await?)
+    }
+
+    /// Purges what is past its recovery window.
+    pub async fn purge_expired(&self) -> Result<u64, ServiceError> {
+        Ok(self.store.purge_expired(Timestamp::now()).await?)
+    }
+
+    /// Whether the database answers.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Resolves each request for a task running in `context`, through the cascade
+    /// project+domain → project → domain → org. The most specific existing secret wins; a
+    /// secret scheduled for deletion counts as absent; any error other than "not found" stops
+    /// the lookup. Fails with [`ServiceError::NotFoundInCascade`] listing every missing key and
+    /// the scopes searched, so a task never starts with half its secrets.
+    pub async fn resolve(&self, context: &Scope, requests: &[ResolveRequest]) -> Result<Vec<Resolved>, ServiceError> {
+        let cascade = context.cascade();
+        let mut out = Vec::with_capacity(requests.len());
+        let mut missing = Vec::new();
+        for req in requests {
+            match self.resolve_one(&cascade, req).await? {
+                Some(r) => out.push(r),
+                None => missing.push(Missing { key: req.key.clone(), version: req.version, searched: cascade.clone() }),
+            }
+        }
+        if missing.is_empty() { Ok(out) } else { Err(ServiceError::NotFoundInCascade(missing)) }
+    }
+
+    async fn resolve_one(&self, cascade: &[Scope], req: &ResolveRequest) -> Result<Option<Resolved>, ServiceError> {
+        for scope in cascade {
+            match self.store.read(scope, &req.key, req.version).await {
+                Ok((meta, sealed)) => {
+                    let value = self.open(scope, &req.key, sealed.meta.version, &sealed.sealed)?;
+                    return Ok(Some(Resolved {
+                        request: req.clone(),
+                        scope: scope.clone(),
+                        version: sealed.meta.version,
+                        secret_type: meta.secret_type,
+                        value,
+                    }));
+                }
+                Err(e) if e.kind() == ErrorKind::PendingDeletion => continue,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    // A pinned version missing from a secret that exists here is an error, not a
+                    // reason to serve a broader scope's secret under the same number.
+                    if let Some(v) = req.version
+                        && self.store.meta(scope, &req.key).await.is_ok()
+                    {
+                        return Err(StoreError::NotFound {
+                            what: format!("version {v} of secret {} in {scope}", req.key),
+                        }
+                        .into());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Adds a fresh key-encryption key, makes it active, saves the keyring, and re-wraps every
+    /// stored data key under it. Values are not re-encrypted. Keys no record uses any more are
+    /// then retired from the keyring. Returns the new key's id and how many versions moved.
+    pub async fn rotate_kek(&self) -> Result<(KekId, u64), ServiceError> {
+        let KeySource::File(path) = &self.key_source else {
+            return Err(ServiceError::Invalid(
+                "the key-encryption key comes from COFFER_KEK; rotate by deploying a keyring file instead".into(),
+            ));
+        };
+        let new_id = {
+            let mut ring = self.keyring.write().map_err(|_| poisoned())?;
+            let mut next = Keyring::from_json(&ring.to_json())?;
+            let id = next.rotate()?;
+            crate::bootstrap::write_private(path, next.to_json().as_bytes())
+                .map_err(|e| ServiceError::Keyring(format!("cannot save {}: {e}", path.display())))?;
+            *ring = next;
+            id
+        };
+        let ring = &self.keyring;
+        let moved = self
+            .store
+            .rewrap_all(&|scope, name, v, sealed| {
+                let ring = ring.read().map_err(|_| "keyring lock poisoned".to_owned())?;
+                ring.rewrap(&RecordAad::new(scope, name, v), sealed).map_err(|e| e.to_string())
+            })
+            .await?;
+        // A second pass proves nothing still needs the old keys before they are forgotten.
+        let still_old = std::sync::atomic::AtomicU64::new(0);
+        self.store
+            .rewrap_all(&|_, _, _, sealed| {
+                if Keyring::kek_of(sealed).map_err(|e| e.to_string())? != new_id.as_str() {
+                    still_old.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(None)
+            })
+            .await?;
+        if still_old.into_inner() == 0 {
+            let mut ring = self.keyring.write().map_err(|_| poisoned())?;
+            let old: Vec<KekId> = ring.ids().filter(|id| **id != new_id).cloned().collect();
+            for id in &old {
+                ring.retire(id);
+            }
+            crate::bootstrap::write_private(path, ring.to_json().as_bytes())
+                .map_err(|e| ServiceError::Keyring(format!("cannot save {}: {e}", path.display())))?;
+        }
+        Ok((new_id, moved))
+    }
+}
