@@ -24,7 +24,10 @@ impl TokenText {
     fn generate() -> Result<Self, StoreError> {
         let mut raw = Zeroizing::new([0u8; 32]);
         getrandom::fill(raw.as_mut()).map_err(|e| StoreError::internal(e.to_string()))?;
-        Ok(Self(Zeroizing::new(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(raw.as_ref())))))
+        Ok(Self(Zeroizing::new(format!(
+            "{PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(raw.as_ref())
+        ))))
     }
 
     /// The text, to hand to the user exactly once.
@@ -78,7 +81,9 @@ pub(crate) async fn issue(
 #[non_exhaustive]
 pub(crate) enum AuthError {
     /// No `Authorization: Bearer` header.
-    #[error("missing bearer token: send 'Authorization: Bearer <token>' (the bootstrap admin token is in the data dir's admin.token)")]
+    #[error(
+        "missing bearer token: send 'Authorization: Bearer <token>' (the bootstrap admin token is in the data dir's admin.token)"
+    )]
     Missing,
     /// Not a coffer token, or unknown.
     #[error("invalid token: it is not a coffer token or it does not exist")]
@@ -95,12 +100,18 @@ pub(crate) enum AuthError {
 }
 
 /// Checks a presented token and returns its record.
-pub(crate) async fn authenticate(store: &dyn TokenStore, presented: &str) -> Result<TokenRecord, AuthError> {
+pub(crate) async fn authenticate(
+    store: &dyn TokenStore,
+    presented: &str,
+) -> Result<TokenRecord, AuthError> {
     if !presented.starts_with(PREFIX) || presented.len() != PREFIX.len() + 43 {
         return Err(AuthError::Invalid);
     }
     let hash = hash_token(presented);
-    let record = store.token_by_hash(&hash).await?.ok_or(AuthError::Invalid)?;
+    let record = store
+        .token_by_hash(&hash)
+        .await?
+        .ok_or(AuthError::Invalid)?;
     if !bool::from(record.hash.ct_eq(&hash)) {
         return Err(AuthError::Invalid);
     }

@@ -63,7 +63,13 @@ impl Action {
             Role::Admin => true,
             Role::Writer => matches!(
                 self,
-                CreateSecret | UpdateSecret | DeleteSecret | RestoreSecret | PurgeSecret | ReadMetadata | ListSecrets
+                CreateSecret
+                    | UpdateSecret
+                    | DeleteSecret
+                    | RestoreSecret
+                    | PurgeSecret
+                    | ReadMetadata
+                    | ListSecrets
             ),
             Role::Reader => matches!(self, ReadMetadata | ListSecrets),
             Role::Fetcher => matches!(self, Resolve),

@@ -7,7 +7,8 @@ use std::time::Duration;
 use coffer_core::{Scope, SecretName, SecretValue, Timestamp, Version};
 use coffer_crypto::{KekId, Keyring, RecordAad};
 use coffer_store::{
-    ErrorKind, ListQuery, NewSecret, Page, SecretMeta, SecretStore, SecretType, StoreError, TokenStore, VersionMeta,
+    ErrorKind, ListQuery, NewSecret, Page, SecretMeta, SecretStore, SecretType, StoreError,
+    TokenStore, VersionMeta,
 };
 
 use crate::error::{Missing, ServiceError};
@@ -71,7 +72,13 @@ impl Secrets {
         key_source: KeySource,
         recovery_window: Duration,
     ) -> Self {
-        Self { store, tokens, keyring: RwLock::new(keyring), key_source, recovery_window }
+        Self {
+            store,
+            tokens,
+            keyring: RwLock::new(keyring),
+            key_source,
+            recovery_window,
+        }
     }
 
     /// The token store.
@@ -79,12 +86,24 @@ impl Secrets {
         &*self.tokens
     }
 
-    fn seal(&self, scope: &Scope, name: &SecretName, v: Version, value: &SecretValue) -> Result<Vec<u8>, ServiceError> {
+    fn seal(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        v: Version,
+        value: &SecretValue,
+    ) -> Result<Vec<u8>, ServiceError> {
         let ring = self.keyring.read().map_err(|_| poisoned())?;
         Ok(ring.seal(&RecordAad::new(scope, name, v), value)?)
     }
 
-    fn open(&self, scope: &Scope, name: &SecretName, v: Version, sealed: &[u8]) -> Result<SecretValue, ServiceError> {
+    fn open(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        v: Version,
+        sealed: &[u8],
+    ) -> Result<SecretValue, ServiceError> {
         let ring = self.keyring.read().map_err(|_| poisoned())?;
         Ok(ring.open(&RecordAad::new(scope, name, v), sealed)?)
     }
@@ -98,31 +117,58 @@ impl Secrets {
         value: &SecretValue,
     ) -> Result<SecretMeta, ServiceError> {
         let sealed = self.seal(scope, name, Version::FIRST, value)?;
-        let new = NewSecret { scope: scope.clone(), name: name.clone(), secret_type, sealed, now: Timestamp::now() };
-        Ok(self.store.create(new).await?)
+        let new = NewSecret {
+            scope: scope.clone(),
+            name: name.clone(),
+            secret_type,
+            sealed,
+            now: Timestamp::now(),
+        };
+        let meta = self.store.create(new).await?;
+        tracing::debug!(%scope, %name, bytes = value.len(), kind = value.kind().as_str(), "secret created");
+        Ok(meta)
     }
 
     /// Writes a new version, retrying when another writer wins the race for a number.
-    pub async fn update(&self, scope: &Scope, name: &SecretName, value: &SecretValue) -> Result<SecretMeta, ServiceError> {
+    pub async fn update(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        value: &SecretValue,
+    ) -> Result<SecretMeta, ServiceError> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.store.meta(scope, name).await?;
             if let Some(purge_at) = current.purge_at {
-                return Err(StoreError::PendingDeletion { what: format!("secret {name} in {scope}"), purge_at }.into());
+                return Err(StoreError::PendingDeletion {
+                    what: format!("secret {name} in {scope}"),
+                    purge_at,
+                }
+                .into());
             }
-            let next = current
-                .current_version
-                .next()
-                .ok_or_else(|| ServiceError::Invalid(format!("secret {name} has reached the last version number")))?;
+            let next = current.current_version.next().ok_or_else(|| {
+                ServiceError::Invalid(format!("secret {name} has reached the last version number"))
+            })?;
             let sealed = self.seal(scope, name, next, value)?;
-            match self.store.put_version(scope, name, next, sealed, Timestamp::now()).await {
+            match self
+                .store
+                .put_version(scope, name, next, sealed, Timestamp::now())
+                .await
+            {
                 Err(e) if e.kind() == ErrorKind::VersionConflict => {
                     tokio::task::yield_now().await;
                     continue;
                 }
-                other => return Ok(other?),
+                other => {
+                    let meta = other?;
+                    tracing::debug!(%scope, %name, version = %meta.current_version, "version written");
+                    return Ok(meta);
+                }
             }
         }
-        Err(ServiceError::Contended { scope: scope.clone(), name: name.clone() })
+        Err(ServiceError::Contended {
+            scope: scope.clone(),
+            name: name.clone(),
+        })
     }
 
     /// Metadata of one secret (including one scheduled for deletion).
@@ -131,7 +177,11 @@ impl Secrets {
     }
 
     /// Every version's metadata.
-    pub async fn versions(&self, scope: &Scope, name: &SecretName) -> Result<(SecretMeta, Vec<VersionMeta>), ServiceError> {
+    pub async fn versions(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+    ) -> Result<(SecretMeta, Vec<VersionMeta>), ServiceError> {
         let meta = self.store.meta(scope, name).await?;
         Ok((meta, self.store.versions(scope, name).await?))
     }
@@ -166,7 +216,11 @@ impl Secrets {
     }
 
     /// Cancels a scheduled deletion.
-    pub async fn restore(&self, scope: &Scope, name: &SecretName) -> Result<SecretMeta, ServiceError> {
+    pub async fn restore(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+    ) -> Result<SecretMeta, ServiceError> {
         Ok(self.store.restore(scope, name, Timestamp::now()).await?)
     }
 
@@ -190,24 +244,41 @@ impl Secrets {
     /// secret scheduled for deletion counts as absent; any error other than "not found" stops
     /// the lookup. Fails with [`ServiceError::NotFoundInCascade`] listing every missing key and
     /// the scopes searched, so a task never starts with half its secrets.
-    pub async fn resolve(&self, context: &Scope, requests: &[ResolveRequest]) -> Result<Vec<Resolved>, ServiceError> {
+    pub async fn resolve(
+        &self,
+        context: &Scope,
+        requests: &[ResolveRequest],
+    ) -> Result<Vec<Resolved>, ServiceError> {
         let cascade = context.cascade();
         let mut out = Vec::with_capacity(requests.len());
         let mut missing = Vec::new();
         for req in requests {
             match self.resolve_one(&cascade, req).await? {
                 Some(r) => out.push(r),
-                None => missing.push(Missing { key: req.key.clone(), version: req.version, searched: cascade.clone() }),
+                None => missing.push(Missing {
+                    key: req.key.clone(),
+                    version: req.version,
+                    searched: cascade.clone(),
+                }),
             }
         }
-        if missing.is_empty() { Ok(out) } else { Err(ServiceError::NotFoundInCascade(missing)) }
+        if missing.is_empty() {
+            Ok(out)
+        } else {
+            Err(ServiceError::NotFoundInCascade(missing))
+        }
     }
 
-    async fn resolve_one(&self, cascade: &[Scope], req: &ResolveRequest) -> Result<Option<Resolved>, ServiceError> {
+    async fn resolve_one(
+        &self,
+        cascade: &[Scope],
+        req: &ResolveRequest,
+    ) -> Result<Option<Resolved>, ServiceError> {
         for scope in cascade {
             match self.store.read(scope, &req.key, req.version).await {
                 Ok((meta, sealed)) => {
                     let value = self.open(scope, &req.key, sealed.meta.version, &sealed.sealed)?;
+                    tracing::debug!(key = %req.key, found_in = %scope, version = %sealed.meta.version, "resolved");
                     return Ok(Some(Resolved {
                         request: req.clone(),
                         scope: scope.clone(),
@@ -249,8 +320,9 @@ impl Secrets {
             let mut ring = self.keyring.write().map_err(|_| poisoned())?;
             let mut next = Keyring::from_json(&ring.to_json())?;
             let id = next.rotate()?;
-            crate::bootstrap::write_private(path, next.to_json().as_bytes())
-                .map_err(|e| ServiceError::Keyring(format!("cannot save {}: {e}", path.display())))?;
+            crate::bootstrap::write_private(path, next.to_json().as_bytes()).map_err(|e| {
+                ServiceError::Keyring(format!("cannot save {}: {e}", path.display()))
+            })?;
             *ring = next;
             id
         };
@@ -258,8 +330,11 @@ impl Secrets {
         let moved = self
             .store
             .rewrap_all(&|scope, name, v, sealed| {
-                let ring = ring.read().map_err(|_| "keyring lock poisoned".to_owned())?;
-                ring.rewrap(&RecordAad::new(scope, name, v), sealed).map_err(|e| e.to_string())
+                let ring = ring
+                    .read()
+                    .map_err(|_| "keyring lock poisoned".to_owned())?;
+                ring.rewrap(&RecordAad::new(scope, name, v), sealed)
+                    .map_err(|e| e.to_string())
             })
             .await?;
         // A second pass proves nothing still needs the old keys before they are forgotten.
@@ -278,8 +353,9 @@ impl Secrets {
             for id in &old {
                 ring.retire(id);
             }
-            crate::bootstrap::write_private(path, ring.to_json().as_bytes())
-                .map_err(|e| ServiceError::Keyring(format!("cannot save {}: {e}", path.display())))?;
+            crate::bootstrap::write_private(path, ring.to_json().as_bytes()).map_err(|e| {
+                ServiceError::Keyring(format!("cannot save {}: {e}", path.display()))
+            })?;
         }
         Ok((new_id, moved))
     }

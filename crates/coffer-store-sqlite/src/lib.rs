@@ -138,8 +138,17 @@ impl SqliteStore {
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(map_err)?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-        .map_err(map_err)
+    // secure_delete: purged secrets and replaced records are overwritten, not left in free pages.
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
+    )
+    .map_err(map_err)
+}
+
+/// Copies the WAL into the database and truncates it, so old images of purged or re-wrapped
+/// records do not linger in the log. Best effort: with readers active it may not truncate.
+fn scrub_wal(conn: &Connection) {
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 /// Empty string for an absent scope part, as stored.
@@ -561,6 +570,7 @@ impl SecretStore for SqliteStore {
                 }
             }
             tx.commit().map_err(map_err)?;
+            scrub_wal(&conn);
             Ok(replaced)
         })
     }

@@ -19,8 +19,8 @@ use coffer_core::{Scope, SecretName, Timestamp, Version};
 
 pub use error::{ErrorKind, StoreError};
 pub use model::{
-    ListCursor, ListQuery, NewSecret, NewToken, Page, SealedVersion, SecretMeta, SecretType, SecretTypeError,
-    TokenId, TokenRecord, TokenScope, VersionMeta,
+    ListCursor, ListQuery, NewSecret, NewToken, Page, SealedVersion, SecretMeta, SecretType,
+    SecretTypeError, TokenId, TokenRecord, TokenScope, VersionMeta,
 };
 
 /// Callback for [`SecretStore::rewrap_all`]: given a version's identity and sealed bytes,

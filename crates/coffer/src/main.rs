@@ -11,7 +11,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-
 /// coffer: secrets for workflow and task platforms.
 #[derive(Parser)]
 #[command(name = "coffer", version, about)]
@@ -30,7 +29,12 @@ pub(crate) struct Conn {
     #[arg(long, global = true, value_name = "PATH")]
     pub(crate) token_file: Option<PathBuf>,
     /// The service's data directory, used to find its address and token on this machine.
-    #[arg(long, env = "COFFER_DATA_DIR", global = true, default_value = "coffer-data")]
+    #[arg(
+        long,
+        env = "COFFER_DATA_DIR",
+        global = true,
+        default_value = "coffer-data"
+    )]
     pub(crate) data_dir: PathBuf,
 }
 
@@ -123,12 +127,30 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Create { what: CreateWhat::Secret(a), conn } => secret::create(&conn, a),
-        Command::Update { what: UpdateWhat::Secret(a), conn } => secret::update(&conn, a),
-        Command::Get { what: GetWhat::Secret(a), conn } => secret::get(&conn, a),
-        Command::Delete { what: DeleteWhat::Secret(a), conn } => secret::delete(&conn, a),
-        Command::Restore { what: RestoreWhat::Secret(a), conn } => secret::restore(&conn, a),
-        Command::Admin { what: AdminWhat::RotateKek, conn } => secret::rotate_kek(&conn),
+        Command::Create {
+            what: CreateWhat::Secret(a),
+            conn,
+        } => secret::create(&conn, a),
+        Command::Update {
+            what: UpdateWhat::Secret(a),
+            conn,
+        } => secret::update(&conn, a),
+        Command::Get {
+            what: GetWhat::Secret(a),
+            conn,
+        } => secret::get(&conn, a),
+        Command::Delete {
+            what: DeleteWhat::Secret(a),
+            conn,
+        } => secret::delete(&conn, a),
+        Command::Restore {
+            what: RestoreWhat::Secret(a),
+            conn,
+        } => secret::restore(&conn, a),
+        Command::Admin {
+            what: AdminWhat::RotateKek,
+            conn,
+        } => secret::rotate_kek(&conn),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -58,8 +58,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/whoami", get(whoami))
         .route("/v1/secrets", post(secrets::create).get(secrets::list))
-        .route("/v1/secrets/{name}", get(secrets::meta).delete(secrets::delete))
-        .route("/v1/secrets/{name}/versions", get(secrets::versions).post(secrets::update))
+        .route(
+            "/v1/secrets/{name}",
+            get(secrets::meta).delete(secrets::delete),
+        )
+        .route(
+            "/v1/secrets/{name}/versions",
+            get(secrets::versions).post(secrets::update),
+        )
         .route("/v1/secrets/{name}/value", get(secrets::value))
         .route("/v1/secrets/{name}/restore", post(secrets::restore))
         .route("/v1/resolve", post(secrets::resolve))
@@ -84,7 +90,12 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     fn invalid(message: impl Into<String>) -> Self {
@@ -98,9 +109,16 @@ impl IntoResponse for ApiError {
         if let Some(d) = self.details {
             error["details"] = d;
         }
-        let mut resp = (self.status, axum::Json(serde_json::json!({ "error": error }))).into_response();
+        let mut resp = (
+            self.status,
+            axum::Json(serde_json::json!({ "error": error })),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"coffer\""));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"coffer\""),
+            );
         }
         resp
     }
@@ -124,9 +142,11 @@ impl From<StoreError> for ApiError {
             ),
             ErrorKind::PendingDeletion => {
                 let name = match &e {
-                    StoreError::PendingDeletion { what, .. } => {
-                        what.strip_prefix("secret ").and_then(|w| w.split(' ').next()).unwrap_or("NAME").to_owned()
-                    }
+                    StoreError::PendingDeletion { what, .. } => what
+                        .strip_prefix("secret ")
+                        .and_then(|w| w.split(' ').next())
+                        .unwrap_or("NAME")
+                        .to_owned(),
                     _ => "NAME".into(),
                 };
                 ApiError::new(
@@ -147,7 +167,11 @@ impl From<StoreError> for ApiError {
             ),
             _ => {
                 tracing::error!(error = %msg, "storage failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal storage error; see the server log")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal storage error; see the server log",
+                )
             }
         }
     }
@@ -158,7 +182,9 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Store(s) => s.into(),
             ServiceError::Invalid(m) => ApiError::invalid(m),
-            ServiceError::Contended { .. } => ApiError::new(StatusCode::CONFLICT, "aborted", e.to_string()),
+            ServiceError::Contended { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "aborted", e.to_string())
+            }
             ServiceError::NotFoundInCascade(ref missing) => {
                 let details: Vec<serde_json::Value> = missing
                     .iter()
@@ -186,7 +212,11 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Store(s) => s.into(),
-            other => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", other.to_string()),
+            other => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                other.to_string(),
+            ),
         }
     }
 }
@@ -203,8 +233,14 @@ impl Caller {
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(AuthError::Missing)?;
         let text = header.to_str().map_err(|_| AuthError::Invalid)?;
         let token = text
             .strip_prefix("Bearer ")
@@ -212,6 +248,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .ok_or(AuthError::Missing)?
             .trim();
         let record = auth::authenticate(state.secrets.tokens(), token).await?;
+        tracing::debug!(token = %record.id, role = %record.role, "authenticated");
         if let Some(slot) = parts.extensions.get::<TokenSlot>()
             && let Ok(mut s) = slot.0.lock()
         {
@@ -245,20 +282,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "send the body as JSON with 'Content-Type: application/json'",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "request body is over the limit; a secret value may be at most 64 KiB",
-                )
-            } else {
-                ApiError::invalid("could not read the request body")
-            }
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "request body is over the limit; a secret value may be at most 64 KiB",
+                    )
+                } else {
+                    ApiError::invalid("could not read the request body")
+                }
+            })?;
         let value = serde_json::from_slice(&bytes).map_err(|e| {
             let text = e.to_string();
-            let safe = ["unknown field", "missing field", "duplicate field"].iter().any(|p| text.starts_with(p));
+            let safe = ["unknown field", "missing field", "duplicate field"]
+                .iter()
+                .any(|p| text.starts_with(p));
             let what = if safe {
                 text.split(" at line").next().unwrap_or("").to_owned()
             } else if e.is_data() {
@@ -288,7 +329,12 @@ async fn health() -> Response {
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     match state.secrets.ready().await {
         Ok(()) => ok(StatusCode::OK, serde_json::json!({ "status": "ready" })),
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("not ready: {e}")).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("not ready: {e}"),
+        )
+        .into_response(),
     }
 }
 
@@ -301,7 +347,10 @@ async fn whoami(caller: Caller) -> Response {
     ok(StatusCode::OK, secrets::token_json(t))
 }
 
-async fn rotate_kek(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Response, ApiError> {
+async fn rotate_kek(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     if caller.0.role != coffer_core::Role::Admin || caller.0.scope.org.is_some() {
         return Err(Denied(format!(
             "token {} cannot rotate keys: that needs an admin token for every org (*)",
@@ -311,15 +360,26 @@ async fn rotate_kek(State(state): State<Arc<AppState>>, caller: Caller) -> Resul
     }
     let (kek, rewrapped) = state.secrets.rotate_kek().await?;
     tracing::info!(kek = %kek, rewrapped, "rotated the key-encryption key");
-    Ok(ok(StatusCode::OK, serde_json::json!({ "kek_id": kek.as_str(), "rewrapped_versions": rewrapped })))
+    Ok(ok(
+        StatusCode::OK,
+        serde_json::json!({ "kek_id": kek.as_str(), "rewrapped_versions": rewrapped }),
+    ))
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /v1/openapi.json")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route; see /v1/openapi.json",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route; see /v1/openapi.json")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route; see /v1/openapi.json",
+    )
 }
 
 /// Logs one line per request (method, path, status, time, token id, request id) and echoes
@@ -341,7 +401,12 @@ async fn request_log(mut req: Request, next: Next) -> Response {
     let slot = TokenSlot::default();
     req.extensions_mut().insert(slot.clone());
     let mut resp = next.run(req).await;
-    let token = slot.0.lock().ok().and_then(|t| t.clone()).unwrap_or_default();
+    let token = slot
+        .0
+        .lock()
+        .ok()
+        .and_then(|t| t.clone())
+        .unwrap_or_default();
     tracing::info!(
         request_id = %id,
         method = %method,
@@ -361,4 +426,29 @@ fn new_request_id() -> String {
     let mut b = [0u8; 8];
     let _ = getrandom::fill(&mut b);
     hex::encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ROUTES;
+
+    /// The checked-in OpenAPI document describes exactly the routes the router serves.
+    #[test]
+    fn openapi_matches_routes() {
+        let doc: serde_json::Value =
+            serde_json::from_str(crate::OPENAPI).expect("openapi.json is JSON");
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, ops) in doc["paths"].as_object().expect("paths") {
+            for method in ops.as_object().expect("operations").keys() {
+                documented.push((method.clone(), path.clone()));
+            }
+        }
+        let mut served: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+    }
 }

@@ -9,7 +9,9 @@ use axum::http::{StatusCode, request::Parts};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use coffer_core::{Domain, Org, Project, Scope, SecretName, SecretValue, ValueError, ValueKind, Version};
+use coffer_core::{
+    Domain, Org, Project, Scope, SecretName, SecretValue, ValueError, ValueKind, Version,
+};
 use coffer_store::{ListCursor, ListQuery, SecretMeta, SecretType, TokenRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,33 +47,58 @@ impl Params {
         match self.get(k) {
             None | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") => Ok(true),
-            Some(other) => Err(ApiError::invalid(format!("{k}={other:?} is invalid: use true or false"))),
+            Some(other) => Err(ApiError::invalid(format!(
+                "{k}={other:?} is invalid: use true or false"
+            ))),
         }
     }
 
     fn scope(&self, state: &AppState) -> Result<Scope, ApiError> {
-        parse_scope(state, self.get("org"), self.get("project"), self.get("domain"))
+        parse_scope(
+            state,
+            self.get("org"),
+            self.get("project"),
+            self.get("domain"),
+        )
     }
 }
 
-fn parse_scope(state: &AppState, org: Option<&str>, project: Option<&str>, domain: Option<&str>) -> Result<Scope, ApiError> {
+fn parse_scope(
+    state: &AppState,
+    org: Option<&str>,
+    project: Option<&str>,
+    domain: Option<&str>,
+) -> Result<Scope, ApiError> {
     let bad = |e: coffer_core::NameError| ApiError::invalid(e.to_string());
     let org: Org = match org.filter(|o| !o.is_empty()) {
         Some(o) => o.parse().map_err(bad)?,
         None => state.config.default_org.clone(),
     };
-    let project: Option<Project> = project.filter(|p| !p.is_empty()).map(str::parse).transpose().map_err(bad)?;
-    let domain: Option<Domain> = domain.filter(|d| !d.is_empty()).map(str::parse).transpose().map_err(bad)?;
+    let project: Option<Project> = project
+        .filter(|p| !p.is_empty())
+        .map(str::parse)
+        .transpose()
+        .map_err(bad)?;
+    let domain: Option<Domain> = domain
+        .filter(|d| !d.is_empty())
+        .map(str::parse)
+        .transpose()
+        .map_err(bad)?;
     Ok(Scope::new(org, project, domain))
 }
 
 fn parse_name(raw: &str) -> Result<SecretName, ApiError> {
-    raw.parse().map_err(|e: coffer_core::NameError| ApiError::invalid(e.to_string()))
+    raw.parse()
+        .map_err(|e: coffer_core::NameError| ApiError::invalid(e.to_string()))
 }
 
 fn value_error(e: ValueError) -> ApiError {
     match e {
-        ValueError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "value_too_large", e.to_string()),
+        ValueError::TooLarge { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            e.to_string(),
+        ),
         other => ApiError::invalid(other.to_string()),
     }
 }
@@ -94,8 +121,12 @@ impl WireValue {
                     .map_err(|_| ApiError::invalid("binary_value is not standard base64"))?;
                 SecretValue::binary(bytes).map_err(value_error)
             }
-            (Some(_), Some(_)) => Err(ApiError::invalid("give either string_value or binary_value, not both")),
-            (None, None) => Err(ApiError::invalid("a value is required: give string_value or binary_value (base64)")),
+            (Some(_), Some(_)) => Err(ApiError::invalid(
+                "give either string_value or binary_value, not both",
+            )),
+            (None, None) => Err(ApiError::invalid(
+                "a value is required: give string_value or binary_value (base64)",
+            )),
         }
     }
 }
@@ -146,8 +177,14 @@ pub(crate) fn meta_json(m: &SecretMeta) -> Value {
     o.insert("version".into(), json!(m.current_version.get()));
     o.insert("created_at".into(), json!(m.created_at.to_rfc3339()));
     o.insert("updated_at".into(), json!(m.updated_at.to_rfc3339()));
-    o.insert("deleted_at".into(), m.deleted_at.map_or(Value::Null, |t| json!(t.to_rfc3339())));
-    o.insert("purge_at".into(), m.purge_at.map_or(Value::Null, |t| json!(t.to_rfc3339())));
+    o.insert(
+        "deleted_at".into(),
+        m.deleted_at.map_or(Value::Null, |t| json!(t.to_rfc3339())),
+    );
+    o.insert(
+        "purge_at".into(),
+        m.purge_at.map_or(Value::Null, |t| json!(t.to_rfc3339())),
+    );
     Value::Object(o)
 }
 
@@ -168,10 +205,16 @@ pub(crate) fn token_json(t: &TokenRecord) -> Value {
 fn put_value(o: &mut serde_json::Map<String, Value>, v: &SecretValue) {
     match v.kind() {
         ValueKind::String => {
-            o.insert("string_value".into(), json!(String::from_utf8_lossy(v.expose_bytes())));
+            o.insert(
+                "string_value".into(),
+                json!(String::from_utf8_lossy(v.expose_bytes())),
+            );
         }
         ValueKind::Binary => {
-            o.insert("binary_value".into(), json!(STANDARD.encode(v.expose_bytes())));
+            o.insert(
+                "binary_value".into(),
+                json!(STANDARD.encode(v.expose_bytes())),
+            );
         }
     }
 }
@@ -181,15 +224,30 @@ pub(crate) async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
-    let scope = parse_scope(&state, body.org.as_deref(), body.project.as_deref(), body.domain.as_deref())?;
+    let scope = parse_scope(
+        &state,
+        body.org.as_deref(),
+        body.project.as_deref(),
+        body.domain.as_deref(),
+    )?;
     caller.allow(Action::CreateSecret, &scope)?;
     let name = parse_name(&body.name)?;
     let secret_type: SecretType = match body.secret_type.as_deref() {
         None | Some("") => SecretType::Generic,
-        Some(t) => t.parse().map_err(|e: coffer_store::SecretTypeError| ApiError::invalid(e.to_string()))?,
+        // The rejected text is not echoed: a value pasted into the wrong field must not come back.
+        Some(t) => t.parse().map_err(|_: coffer_store::SecretTypeError| {
+            ApiError::invalid("unknown secret type: use generic or image-pull")
+        })?,
     };
-    let value = WireValue { string_value: body.string_value, binary_value: body.binary_value }.into_value()?;
-    let meta = state.secrets.create(&scope, &name, secret_type, &value).await?;
+    let value = WireValue {
+        string_value: body.string_value,
+        binary_value: body.binary_value,
+    }
+    .into_value()?;
+    let meta = state
+        .secrets
+        .create(&scope, &name, secret_type, &value)
+        .await?;
     Ok(ok(StatusCode::CREATED, meta_json(&meta)))
 }
 
@@ -203,7 +261,11 @@ pub(crate) async fn update(
     let scope = params.scope(&state)?;
     caller.allow(Action::UpdateSecret, &scope)?;
     let name = parse_name(&name)?;
-    let value = WireValue { string_value: body.string_value, binary_value: body.binary_value }.into_value()?;
+    let value = WireValue {
+        string_value: body.string_value,
+        binary_value: body.binary_value,
+    }
+    .into_value()?;
     let meta = state.secrets.update(&scope, &name, &value).await?;
     Ok(ok(StatusCode::CREATED, meta_json(&meta)))
 }
@@ -217,7 +279,10 @@ pub(crate) async fn meta(
     let scope = params.scope(&state)?;
     caller.allow(Action::ReadMetadata, &scope)?;
     let name = parse_name(&name)?;
-    Ok(ok(StatusCode::OK, meta_json(&state.secrets.meta(&scope, &name).await?)))
+    Ok(ok(
+        StatusCode::OK,
+        meta_json(&state.secrets.meta(&scope, &name).await?),
+    ))
 }
 
 pub(crate) async fn versions(
@@ -246,7 +311,11 @@ pub(crate) async fn versions(
 }
 
 fn parse_version(raw: Option<&str>) -> Result<Option<Version>, ApiError> {
-    raw.map(|v| v.parse::<Version>().map_err(|e| ApiError::invalid(e.to_string()))).transpose()
+    raw.map(|v| {
+        v.parse::<Version>()
+            .map_err(|e| ApiError::invalid(e.to_string()))
+    })
+    .transpose()
 }
 
 pub(crate) async fn value(
@@ -278,7 +347,14 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let scope = params.scope(&state)?;
     let purge = params.flag("purge")?;
-    caller.allow(if purge { Action::PurgeSecret } else { Action::DeleteSecret }, &scope)?;
+    caller.allow(
+        if purge {
+            Action::PurgeSecret
+        } else {
+            Action::DeleteSecret
+        },
+        &scope,
+    )?;
     let name = parse_name(&name)?;
     if purge {
         state.secrets.purge(&scope, &name).await?;
@@ -292,7 +368,11 @@ pub(crate) async fn delete(
         None => None,
         Some(d) => match d.parse::<u64>() {
             Ok(days @ 1..=90) => Some(Duration::from_secs(days * 86_400)),
-            _ => return Err(ApiError::invalid(format!("recovery_window_days={d:?} is invalid: use 1 to 90"))),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "recovery_window_days={d:?} is invalid: use 1 to 90"
+                )));
+            }
         },
     };
     let meta = state.secrets.delete(&scope, &name, window).await?;
@@ -308,12 +388,16 @@ pub(crate) async fn restore(
     let scope = params.scope(&state)?;
     caller.allow(Action::RestoreSecret, &scope)?;
     let name = parse_name(&name)?;
-    Ok(ok(StatusCode::OK, meta_json(&state.secrets.restore(&scope, &name).await?)))
+    Ok(ok(
+        StatusCode::OK,
+        meta_json(&state.secrets.restore(&scope, &name).await?),
+    ))
 }
 
 /// The page token: the cursor plus the filter it belongs to, base64url JSON. Opaque to clients.
 fn encode_page_token(c: &ListCursor, filter: &str) -> String {
-    URL_SAFE_NO_PAD.encode(json!({ "p": c.project, "d": c.domain, "n": c.name, "f": filter }).to_string())
+    URL_SAFE_NO_PAD
+        .encode(json!({ "p": c.project, "d": c.domain, "n": c.name, "f": filter }).to_string())
 }
 
 fn decode_page_token(token: &str, filter: &str) -> Result<ListCursor, ApiError> {
@@ -321,10 +405,16 @@ fn decode_page_token(token: &str, filter: &str) -> Result<ListCursor, ApiError> 
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
     if v["f"] != filter {
-        return Err(ApiError::invalid("page_token belongs to a different listing; start again without it"));
+        return Err(ApiError::invalid(
+            "page_token belongs to a different listing; start again without it",
+        ));
     }
     let s = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(bad);
-    Ok(ListCursor { project: s("p")?, domain: s("d")?, name: s("n")? })
+    Ok(ListCursor {
+        project: s("p")?,
+        domain: s("d")?,
+        name: s("n")?,
+    })
 }
 
 pub(crate) async fn list(
@@ -336,22 +426,37 @@ pub(crate) async fn list(
     // A token narrowed to a project or domain lists within it unless the caller asks otherwise.
     let ts = &caller.0.scope;
     if filter.project().is_none() && ts.project.is_some() {
-        filter = Scope::new(filter.org_name().clone(), ts.project.clone(), filter.domain().cloned());
+        filter = Scope::new(
+            filter.org_name().clone(),
+            ts.project.clone(),
+            filter.domain().cloned(),
+        );
     }
     if filter.domain().is_none() && ts.domain.is_some() {
-        filter = Scope::new(filter.org_name().clone(), filter.project().cloned(), ts.domain.clone());
+        filter = Scope::new(
+            filter.org_name().clone(),
+            filter.project().cloned(),
+            ts.domain.clone(),
+        );
     }
     caller.allow(Action::ListSecrets, &filter)?;
     let limit = match params.get("limit") {
         None => DEFAULT_PAGE,
         Some(l) => match l.parse::<u32>() {
             Ok(n @ 1..=MAX_PAGE) => n,
-            _ => return Err(ApiError::invalid(format!("limit={l:?} is invalid: use 1 to {MAX_PAGE}"))),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "limit={l:?} is invalid: use 1 to {MAX_PAGE}"
+                )));
+            }
         },
     };
     let include_deleted = params.flag("include_deleted")?;
     let fingerprint = format!("{filter}|{include_deleted}");
-    let after = params.get("page_token").map(|t| decode_page_token(t, &fingerprint)).transpose()?;
+    let after = params
+        .get("page_token")
+        .map(|t| decode_page_token(t, &fingerprint))
+        .transpose()?;
     let query = ListQuery {
         org: filter.org_name().clone(),
         project: filter.project().cloned(),
@@ -363,7 +468,10 @@ pub(crate) async fn list(
     let page = state.secrets.list(&query).await?;
     let items: Vec<Value> = page.items.iter().map(meta_json).collect();
     let next = page.next.map(|c| encode_page_token(&c, &fingerprint));
-    Ok(ok(StatusCode::OK, json!({ "secrets": items, "next_page_token": next })))
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "secrets": items, "next_page_token": next }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -391,18 +499,30 @@ pub(crate) async fn resolve(
     caller: Caller,
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Response, ApiError> {
-    let context = parse_scope(&state, body.org.as_deref(), body.project.as_deref(), body.domain.as_deref())?;
+    let context = parse_scope(
+        &state,
+        body.org.as_deref(),
+        body.project.as_deref(),
+        body.domain.as_deref(),
+    )?;
     caller.allow(Action::Resolve, &context)?;
     if body.secrets.is_empty() || body.secrets.len() > MAX_RESOLVE {
-        return Err(ApiError::invalid(format!("ask for 1 to {MAX_RESOLVE} secrets per call")));
+        return Err(ApiError::invalid(format!(
+            "ask for 1 to {MAX_RESOLVE} secrets per call"
+        )));
     }
     let mut requests: Vec<ResolveRequest> = Vec::with_capacity(body.secrets.len());
     for item in &body.secrets {
         let version = match item.version {
             None => None,
-            Some(n) => Some(Version::new(n).ok_or_else(|| ApiError::invalid("version must be 1 or more"))?),
+            Some(n) => Some(
+                Version::new(n).ok_or_else(|| ApiError::invalid("version must be 1 or more"))?,
+            ),
         };
-        let r = ResolveRequest { key: parse_name(&item.key)?, version };
+        let r = ResolveRequest {
+            key: parse_name(&item.key)?,
+            version,
+        };
         if !requests.contains(&r) {
             requests.push(r);
         }
@@ -413,7 +533,10 @@ pub(crate) async fn resolve(
         .map(|r| {
             let mut o = serde_json::Map::new();
             o.insert("key".into(), json!(r.request.key.as_str()));
-            o.insert("requested_version".into(), json!(r.request.version.map(|v| v.get())));
+            o.insert(
+                "requested_version".into(),
+                json!(r.request.version.map(|v| v.get())),
+            );
             o.insert("version".into(), json!(r.version.get()));
             o.insert("found_in".into(), json!(r.scope.to_string()));
             o.insert("type".into(), json!(r.secret_type.as_str()));
