@@ -35,6 +35,17 @@ impl CliError {
         self
     }
 
+    /// Message and hint on one line (for init containers, whose logs are read line by line).
+    pub(crate) fn one_line(&self) -> String {
+        let mut s = self.message.replace('\n', " ");
+        if let Some(h) = &self.hint {
+            s.push_str(" (");
+            s.push_str(h);
+            s.push(')');
+        }
+        s
+    }
+
     pub(crate) fn exit_code(&self) -> u8 {
         if self.usage { 2 } else { 1 }
     }

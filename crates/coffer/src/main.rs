@@ -1,6 +1,7 @@
 //! The `coffer` binary: command-line wiring only. The work happens in the library crates.
 
 mod connect;
+mod deliver;
 mod error;
 mod output;
 mod secret;
@@ -74,6 +75,20 @@ enum Command {
     Restore {
         #[command(subcommand)]
         what: RestoreWhat,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Run a command with its secrets as env vars and files in a private in-memory directory.
+    Run {
+        #[command(flatten)]
+        args: deliver::RunArgs,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Init-container mode: write secrets as files plus an env file into a directory, then exit.
+    Fetch {
+        #[command(flatten)]
+        args: deliver::FetchArgs,
         #[command(flatten)]
         conn: Conn,
     },
@@ -151,6 +166,11 @@ fn main() -> ExitCode {
             what: AdminWhat::RotateKek,
             conn,
         } => secret::rotate_kek(&conn),
+        Command::Fetch { args, conn } => deliver::fetch_cmd(&conn, args),
+        Command::Run { args, conn } => match deliver::run_cmd(&conn, args) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -297,3 +297,20 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     }
     hits
 }
+
+/// Whether `path` is on tmpfs (per /proc/mounts, longest matching mount point).
+pub fn is_memory_fs_path(path: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut best: Option<(usize, bool)> = None;
+    for line in mounts.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.len() < 3 {
+            continue;
+        }
+        let (mp, fstype) = (parts[1], parts[2]);
+        if path.starts_with(mp) && best.is_none_or(|(len, _)| mp.len() > len) {
+            best = Some((mp.len(), fstype == "tmpfs" || fstype == "ramfs"));
+        }
+    }
+    best.is_some_and(|(_, mem)| mem)
+}
