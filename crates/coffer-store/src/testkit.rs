@@ -2,7 +2,7 @@
 //!
 //! An engine crate instantiates it once in its tests:
 //!
-//! ```ignore
+//! ```text
 //! coffer_store::conformance_suite!(async { (MyStore::open_temp().await, guard) });
 //! ```
 //!
