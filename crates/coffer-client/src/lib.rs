@@ -99,11 +99,7 @@ pub struct ScopeSel {
 impl ScopeSel {
     fn query(&self) -> Vec<(&'static str, String)> {
         let mut q = Vec::new();
-        for (k, v) in [
-            ("org", &self.org),
-            ("project", &self.project),
-            ("domain", &self.domain),
-        ] {
+        for (k, v) in [("org", &self.org), ("project", &self.project), ("domain", &self.domain)] {
             if let Some(v) = v {
                 q.push((k, v.clone()));
             }
@@ -196,9 +192,8 @@ impl WireValue {
             return Ok(SecretValue::string(std::mem::take(&mut **s))?);
         }
         if let Some(b) = self.binary_value.as_ref() {
-            let bytes = STANDARD
-                .decode(b.as_bytes())
-                .map_err(|_| ClientError::Decode("binary_value is not base64".into()))?;
+            let bytes =
+                STANDARD.decode(b.as_bytes()).map_err(|_| ClientError::Decode("binary_value is not base64".into()))?;
             return Ok(SecretValue::binary(bytes)?);
         }
         Err(ClientError::Decode("response has no value".into()))
@@ -237,10 +232,7 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("base", &self.base)
-            .field("token", &self.token)
-            .finish()
+        f.debug_struct("Client").field("base", &self.base).field("token", &self.token).finish()
     }
 }
 
@@ -255,11 +247,7 @@ fn enc(s: &str) -> String {
     // Names are `[A-Za-z0-9._-]`, which need no escaping; anything else is escaped byte-wise.
     s.bytes()
         .map(|b| {
-            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
         })
         .collect()
 }
@@ -269,16 +257,9 @@ fn enc(s: &str) -> String {
 impl Client {
     /// A client for the service at `base` (e.g. `http://127.0.0.1:8787`), with a per-call timeout.
     pub fn new(base: &str, token: Option<Token>, timeout: Duration) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Self {
-            base: base.trim_end_matches('/').to_owned(),
-            token,
-            agent,
-        }
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+        Self { base: base.trim_end_matches('/').to_owned(), token, agent }
     }
 
     /// The service address.
@@ -297,27 +278,12 @@ impl Client {
         url
     }
 
-    fn call<T: DeserializeOwned>(
-        &self,
-        method: &str,
-        url: &str,
-        body: Option<&Value>,
-    ) -> Result<T, ClientError> {
-        let auth = self
-            .token
-            .as_ref()
-            .map(|t| format!("Bearer {}", t.0.as_str()));
-        let transport = |e: ureq::Error| ClientError::Transport {
-            addr: self.base.clone(),
-            reason: e.to_string(),
-        };
+    fn call<T: DeserializeOwned>(&self, method: &str, url: &str, body: Option<&Value>) -> Result<T, ClientError> {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {}", t.0.as_str()));
+        let transport = |e: ureq::Error| ClientError::Transport { addr: self.base.clone(), reason: e.to_string() };
         let mut resp = match (method, body) {
             ("GET", _) | ("DELETE", None) => {
-                let mut req = if method == "GET" {
-                    self.agent.get(url)
-                } else {
-                    self.agent.delete(url)
-                };
+                let mut req = if method == "GET" { self.agent.get(url) } else { self.agent.delete(url) };
                 if let Some(a) = &auth {
                     req = req.header("Authorization", a);
                 }
@@ -345,9 +311,7 @@ impl Client {
             return Err(ClientError::Api {
                 status,
                 code: err["code"].as_str().unwrap_or("unknown").to_owned(),
-                message: err["message"]
-                    .as_str()
-                    .map_or_else(|| format!("HTTP {status} from {url}"), str::to_owned),
+                message: err["message"].as_str().map_or_else(|| format!("HTTP {status} from {url}"), str::to_owned),
                 details: err.get("details").cloned(),
             });
         }
@@ -356,8 +320,7 @@ impl Client {
 
     /// `GET /readyz`.
     pub fn ready(&self) -> Result<(), ClientError> {
-        self.call::<Value>("GET", &self.url("/readyz", &[]), None)
-            .map(|_| ())
+        self.call::<Value>("GET", &self.url("/readyz", &[]), None).map(|_| ())
     }
 
     /// The calling token's own record.
@@ -389,47 +352,22 @@ impl Client {
         name: &SecretName,
         value: &SecretValue,
     ) -> Result<SecretInfo, ClientError> {
-        let url = self.url(
-            &format!("/v1/secrets/{}/versions", enc(name.as_str())),
-            &scope.query(),
-        );
+        let url = self.url(&format!("/v1/secrets/{}/versions", enc(name.as_str())), &scope.query());
         self.call("POST", &url, Some(&value_json(value)))
     }
 
     /// One secret's metadata.
-    pub fn get_secret(
-        &self,
-        scope: &ScopeSel,
-        name: &SecretName,
-    ) -> Result<SecretInfo, ClientError> {
-        self.call(
-            "GET",
-            &self.url(
-                &format!("/v1/secrets/{}", enc(name.as_str())),
-                &scope.query(),
-            ),
-            None,
-        )
+    pub fn get_secret(&self, scope: &ScopeSel, name: &SecretName) -> Result<SecretInfo, ClientError> {
+        self.call("GET", &self.url(&format!("/v1/secrets/{}", enc(name.as_str())), &scope.query()), None)
     }
 
     /// One secret's versions.
-    pub fn versions(
-        &self,
-        scope: &ScopeSel,
-        name: &SecretName,
-    ) -> Result<(SecretInfo, Vec<VersionInfo>), ClientError> {
-        let v: Value = self.call(
-            "GET",
-            &self.url(
-                &format!("/v1/secrets/{}/versions", enc(name.as_str())),
-                &scope.query(),
-            ),
-            None,
-        )?;
-        let versions: Vec<VersionInfo> = serde_json::from_value(v["versions"].clone())
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
-        let info: SecretInfo =
-            serde_json::from_value(v).map_err(|e| ClientError::Decode(e.to_string()))?;
+    pub fn versions(&self, scope: &ScopeSel, name: &SecretName) -> Result<(SecretInfo, Vec<VersionInfo>), ClientError> {
+        let v: Value =
+            self.call("GET", &self.url(&format!("/v1/secrets/{}/versions", enc(name.as_str())), &scope.query()), None)?;
+        let versions: Vec<VersionInfo> =
+            serde_json::from_value(v["versions"].clone()).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let info: SecretInfo = serde_json::from_value(v).map_err(|e| ClientError::Decode(e.to_string()))?;
         Ok((info, versions))
     }
 
@@ -465,17 +403,9 @@ impl Client {
         if let Some(v) = version {
             q.push(("version", v.to_string()));
         }
-        let body: ValueBody = self.call(
-            "GET",
-            &self.url(&format!("/v1/secrets/{}/value", enc(name.as_str())), &q),
-            None,
-        )?;
-        Ok(FetchedValue {
-            name: body.name,
-            scope: body.scope,
-            version: body.version,
-            value: body.value.into_value()?,
-        })
+        let body: ValueBody =
+            self.call("GET", &self.url(&format!("/v1/secrets/{}/value", enc(name.as_str())), &q), None)?;
+        Ok(FetchedValue { name: body.name, scope: body.scope, version: body.version, value: body.value.into_value()? })
     }
 
     /// Schedules deletion (or purges at once).
@@ -493,61 +423,75 @@ impl Client {
         if let Some(d) = recovery_window_days {
             q.push(("recovery_window_days", d.to_string()));
         }
-        self.call(
-            "DELETE",
-            &self.url(&format!("/v1/secrets/{}", enc(name.as_str())), &q),
-            None,
-        )
+        self.call("DELETE", &self.url(&format!("/v1/secrets/{}", enc(name.as_str())), &q), None)
     }
 
     /// Cancels a scheduled deletion.
-    pub fn restore_secret(
-        &self,
-        scope: &ScopeSel,
-        name: &SecretName,
-    ) -> Result<SecretInfo, ClientError> {
-        let url = self.url(
-            &format!("/v1/secrets/{}/restore", enc(name.as_str())),
-            &scope.query(),
-        );
+    pub fn restore_secret(&self, scope: &ScopeSel, name: &SecretName) -> Result<SecretInfo, ClientError> {
+        let url = self.url(&format!("/v1/secrets/{}/restore", enc(name.as_str())), &scope.query());
         self.call("POST", &url, Some(&json!({})))
     }
 
     /// Resolves keys for a task running in `context`, through the scope cascade, in one call.
-    pub fn resolve(
-        &self,
-        context: &ScopeSel,
-        keys: &[ResolveKey],
-    ) -> Result<Vec<FetchedValue>, ClientError> {
-        let items: Vec<Value> = keys
-            .iter()
-            .map(|k| json!({ "key": k.key.as_str(), "version": k.version.map(|v| v.get()) }))
-            .collect();
+    pub fn resolve(&self, context: &ScopeSel, keys: &[ResolveKey]) -> Result<Vec<FetchedValue>, ClientError> {
+        let items: Vec<Value> =
+            keys.iter().map(|k| json!({ "key": k.key.as_str(), "version": k.version.map(|v| v.get()) })).collect();
         let mut body = json!({ "secrets": items });
         for (k, v) in context.query() {
             body[k] = json!(v);
         }
-        let resp: ResolveResponse =
-            self.call("POST", &self.url("/v1/resolve", &[]), Some(&body))?;
+        let resp: ResolveResponse = self.call("POST", &self.url("/v1/resolve", &[]), Some(&body))?;
         resp.secrets
             .into_iter()
             .map(|r| {
-                Ok(FetchedValue {
-                    name: r.key,
-                    scope: r.found_in,
-                    version: r.version,
-                    value: r.value.into_value()?,
-                })
+                Ok(FetchedValue { name: r.key, scope: r.found_in, version: r.version, value: r.value.into_value()? })
             })
             .collect()
     }
 
+    /// Creates a token. The response's `token` field is the only copy of its text.
+    pub fn create_token(&self, body: &Value) -> Result<Value, ClientError> {
+        self.call("POST", &self.url("/v1/tokens", &[]), Some(body))
+    }
+
+    /// Lists tokens (never their text).
+    pub fn list_tokens(&self) -> Result<Value, ClientError> {
+        self.call("GET", &self.url("/v1/tokens", &[]), None)
+    }
+
+    /// Revokes a token.
+    pub fn revoke_token(&self, id: &str) -> Result<Value, ClientError> {
+        self.call("DELETE", &self.url(&format!("/v1/tokens/{}", enc(id)), &[]), None)
+    }
+
+    /// One page of audit records.
+    pub fn audit(
+        &self,
+        since: Option<&str>,
+        secret: Option<&str>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Value, ClientError> {
+        let mut q = vec![("limit", limit.to_string())];
+        if let Some(s) = since {
+            q.push(("since", s.to_owned()));
+        }
+        if let Some(s) = secret {
+            q.push(("secret", s.to_owned()));
+        }
+        if let Some(a) = after {
+            q.push(("after", a.to_string()));
+        }
+        self.call("GET", &self.url("/v1/audit", &q), None)
+    }
+
+    /// Verifies the audit chain.
+    pub fn verify_audit(&self) -> Result<Value, ClientError> {
+        self.call("GET", &self.url("/v1/audit/verify", &[]), None)
+    }
+
     /// Rotates the key-encryption key (admin for every org).
     pub fn rotate_kek(&self) -> Result<Value, ClientError> {
-        self.call(
-            "POST",
-            &self.url("/v1/admin/rotate-kek", &[]),
-            Some(&json!({})),
-        )
+        self.call("POST", &self.url("/v1/admin/rotate-kek", &[]), Some(&json!({})))
     }
 }

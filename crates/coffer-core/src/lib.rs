@@ -24,4 +24,4 @@ mod role;
 mod time;
 
 pub use role::{Role, RoleError};
-pub use time::Timestamp;
+pub use time::{Timestamp, TimestampError};

@@ -41,29 +41,19 @@ pub enum NameError {
 /// namespace is `<project>-<domain>` and Flyte puts them in pod labels.
 fn parse_label(what: &'static str, s: &str) -> Result<(), NameError> {
     const MAX: usize = 63;
-    const RULE: &str =
-        "use 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit";
+    const RULE: &str = "use 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit";
     if s.is_empty() {
         return Err(NameError::Empty { what });
     }
     if s.len() > MAX {
-        return Err(NameError::TooLong {
-            what,
-            value: s.to_owned(),
-            len: s.chars().count(),
-            max: MAX,
-        });
+        return Err(NameError::TooLong { what, value: s.to_owned(), len: s.chars().count(), max: MAX });
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     let edge = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     let first = s.chars().next().is_some_and(edge);
     let last = s.chars().next_back().is_some_and(edge);
     if !s.chars().all(ok_char) || !first || !last {
-        return Err(NameError::Invalid {
-            what,
-            value: s.to_owned(),
-            rule: RULE,
-        });
+        return Err(NameError::Invalid { what, value: s.to_owned(), rule: RULE });
     }
     Ok(())
 }
@@ -154,12 +144,7 @@ impl FromStr for SecretName {
         }
         let len = s.chars().count();
         if len > Self::MAX_LEN {
-            return Err(NameError::TooLong {
-                what: WHAT,
-                value: s.to_owned(),
-                len,
-                max: Self::MAX_LEN,
-            });
+            return Err(NameError::TooLong { what: WHAT, value: s.to_owned(), len, max: Self::MAX_LEN });
         }
         let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         if !s.chars().all(ok) {
@@ -207,17 +192,7 @@ mod tests {
         for ok in ["a", "flyte", "ml-pipeline", "p0", "0", &"a".repeat(63)] {
             assert!(ok.parse::<Project>().is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "-a",
-            "a-",
-            "A",
-            "a_b",
-            "a.b",
-            "a b",
-            "é",
-            &"a".repeat(64),
-        ] {
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", "a b", "é", &"a".repeat(64)] {
             assert!(bad.parse::<Project>().is_err(), "{bad}");
         }
     }
@@ -231,24 +206,13 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        for ok in [
-            "a",
-            "OPENAI_API_KEY",
-            "tls.key",
-            "my-secret",
-            "a__b",
-            ".env",
-            &"x".repeat(128),
-        ] {
+        for ok in ["a", "OPENAI_API_KEY", "tls.key", "my-secret", "a__b", ".env", &"x".repeat(128)] {
             assert!(ok.parse::<SecretName>().is_ok(), "{ok}");
         }
         for bad in ["", ".", "..", "a/b", "a b", "é", "a:b", &"x".repeat(129)] {
             assert!(bad.parse::<SecretName>().is_err(), "{bad}");
         }
         let e = "a/b".parse::<SecretName>().unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "secret name \"a/b\" is invalid: use 1-128 characters of A-Z, a-z, 0-9, '.', '_' and '-'"
-        );
+        assert_eq!(e, "secret name \"a/b\" is invalid: use 1-128 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
     }
 }

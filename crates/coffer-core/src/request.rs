@@ -96,14 +96,8 @@ mod tests {
 
     #[test]
     fn mount_requirement_parses() {
-        assert_eq!(
-            "env_var".parse::<MountRequirement>().unwrap(),
-            MountRequirement::EnvVar
-        );
-        assert_eq!(
-            "2".parse::<MountRequirement>().unwrap(),
-            MountRequirement::File
-        );
+        assert_eq!("env_var".parse::<MountRequirement>().unwrap(), MountRequirement::EnvVar);
+        assert_eq!("2".parse::<MountRequirement>().unwrap(), MountRequirement::File);
         assert!("3".parse::<MountRequirement>().is_err());
         assert!(MountRequirement::from_number(7).is_err());
     }
@@ -111,8 +105,7 @@ mod tests {
     #[test]
     fn serde_uses_flyte_field_names() {
         let r: SecretRequest =
-            serde_json::from_str(r#"{"group":"db","key":"password","mount_requirement":"FILE"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"group":"db","key":"password","mount_requirement":"FILE"}"#).unwrap();
         assert_eq!(r.mount_requirement, MountRequirement::File);
         assert_eq!(r.key, "password");
         assert!(serde_json::from_str::<SecretRequest>(r#"{"kee":"x"}"#).is_err());

@@ -33,20 +33,12 @@ pub struct Scope {
 impl Scope {
     /// A scope from its parts.
     pub fn new(org: Org, project: Option<Project>, domain: Option<Domain>) -> Self {
-        Self {
-            org,
-            project,
-            domain,
-        }
+        Self { org, project, domain }
     }
 
     /// An org-wide scope.
     pub fn org(org: Org) -> Self {
-        Self {
-            org,
-            project: None,
-            domain: None,
-        }
+        Self { org, project: None, domain: None }
     }
 
     /// The org.
@@ -121,27 +113,17 @@ mod tests {
     use super::*;
 
     fn scope(o: &str, p: Option<&str>, d: Option<&str>) -> Scope {
-        Scope::new(
-            o.parse().unwrap(),
-            p.map(|p| p.parse().unwrap()),
-            d.map(|d| d.parse().unwrap()),
-        )
+        Scope::new(o.parse().unwrap(), p.map(|p| p.parse().unwrap()), d.map(|d| d.parse().unwrap()))
     }
 
     #[test]
     fn cascade_goes_from_narrow_to_broad() {
         let s = scope("acme", Some("ml"), Some("dev"));
         let names: Vec<String> = s.cascade().iter().map(ToString::to_string).collect();
-        assert_eq!(
-            names,
-            ["acme/ml/dev", "acme/ml/*", "acme/*/dev", "acme/*/*"]
-        );
+        assert_eq!(names, ["acme/ml/dev", "acme/ml/*", "acme/*/dev", "acme/*/*"]);
         assert_eq!(scope("acme", None, Some("dev")).cascade().len(), 2);
         assert_eq!(scope("acme", Some("ml"), None).cascade().len(), 2);
-        assert_eq!(
-            scope("acme", None, None).cascade(),
-            vec![scope("acme", None, None)]
-        );
+        assert_eq!(scope("acme", None, None).cascade(), vec![scope("acme", None, None)]);
     }
 
     #[test]

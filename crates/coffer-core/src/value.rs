@@ -72,11 +72,7 @@ impl SecretValue {
 
     /// A value from bytes of unknown kind: text when they are UTF-8, binary otherwise.
     pub fn detect(bytes: Vec<u8>) -> Result<Self, ValueError> {
-        let kind = if std::str::from_utf8(&bytes).is_ok() {
-            ValueKind::String
-        } else {
-            ValueKind::Binary
-        };
+        let kind = if std::str::from_utf8(&bytes).is_ok() { ValueKind::String } else { ValueKind::Binary };
         Self::new(kind, bytes)
     }
 
@@ -85,10 +81,7 @@ impl SecretValue {
         let check = if bytes.is_empty() {
             Err(ValueError::Empty)
         } else if bytes.len() > MAX_VALUE_BYTES {
-            Err(ValueError::TooLarge {
-                len: bytes.len(),
-                max: MAX_VALUE_BYTES,
-            })
+            Err(ValueError::TooLarge { len: bytes.len(), max: MAX_VALUE_BYTES })
         } else if kind == ValueKind::String && std::str::from_utf8(&bytes).is_err() {
             Err(ValueError::NotUtf8)
         } else {
@@ -98,10 +91,7 @@ impl SecretValue {
             bytes.zeroize();
             return Err(e);
         }
-        Ok(Self {
-            kind,
-            bytes: into_secret(bytes),
-        })
+        Ok(Self { kind, bytes: into_secret(bytes) })
     }
 
     /// Text or binary.
@@ -133,10 +123,7 @@ impl SecretValue {
 
     /// An explicit copy, for the few places that must hand the same value to two owners.
     pub fn duplicate(&self) -> Self {
-        Self {
-            kind: self.kind,
-            bytes: into_secret(self.expose_bytes().to_vec()),
-        }
+        Self { kind: self.kind, bytes: into_secret(self.expose_bytes().to_vec()) }
     }
 }
 
@@ -171,22 +158,13 @@ mod tests {
 
     #[test]
     fn limits() {
-        assert_eq!(
-            SecretValue::string(String::new()).unwrap_err(),
-            ValueError::Empty
-        );
+        assert_eq!(SecretValue::string(String::new()).unwrap_err(), ValueError::Empty);
         assert!(SecretValue::binary(vec![1; MAX_VALUE_BYTES]).is_ok());
         assert_eq!(
             SecretValue::binary(vec![1; MAX_VALUE_BYTES + 1]).unwrap_err(),
-            ValueError::TooLarge {
-                len: MAX_VALUE_BYTES + 1,
-                max: MAX_VALUE_BYTES
-            }
+            ValueError::TooLarge { len: MAX_VALUE_BYTES + 1, max: MAX_VALUE_BYTES }
         );
-        assert_eq!(
-            SecretValue::new(ValueKind::String, vec![0xff]).unwrap_err(),
-            ValueError::NotUtf8
-        );
+        assert_eq!(SecretValue::new(ValueKind::String, vec![0xff]).unwrap_err(), ValueError::NotUtf8);
     }
 
     #[test]
@@ -200,12 +178,6 @@ mod tests {
         assert!(b.expose_str().is_err());
         let mut with_spare = Vec::with_capacity(64);
         with_spare.extend_from_slice(b"xyz");
-        assert_eq!(
-            SecretValue::binary(with_spare)
-                .unwrap()
-                .duplicate()
-                .expose_bytes(),
-            b"xyz"
-        );
+        assert_eq!(SecretValue::binary(with_spare).unwrap().duplicate().expose_bytes(), b"xyz");
     }
 }

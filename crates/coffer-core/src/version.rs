@@ -39,9 +39,7 @@ impl FromStr for Version {
     type Err = VersionError;
 
     fn from_str(s: &str) -> Result<Self, VersionError> {
-        s.parse::<NonZeroU32>()
-            .map(Self)
-            .map_err(|_| VersionError(s.to_owned()))
+        s.parse::<NonZeroU32>().map(Self).map_err(|_| VersionError(s.to_owned()))
     }
 }
 

@@ -86,29 +86,20 @@ pub struct Kek {
 impl Kek {
     /// A key from its id and bytes.
     pub fn new(id: KekId, key: [u8; KEY_LEN]) -> Self {
-        Self {
-            id,
-            key: Zeroizing::new(key),
-        }
+        Self { id, key: Zeroizing::new(key) }
     }
 
     /// A fresh random key with a fresh id.
     pub fn generate() -> Result<Self, KeyringError> {
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         record::fill(key.as_mut())?;
-        Ok(Self {
-            id: KekId::generate()?,
-            key,
-        })
+        Ok(Self { id: KekId::generate()?, key })
     }
 
     /// A key from base64 text (the `COFFER_KEK` environment variable, say).
     pub fn from_base64(id: KekId, b64: &str) -> Result<Self, KeyringError> {
-        let mut raw = Zeroizing::new(
-            STANDARD
-                .decode(b64.trim())
-                .map_err(|_| KeyringError::KeyLength { id: id.to_string() })?,
-        );
+        let mut raw =
+            Zeroizing::new(STANDARD.decode(b64.trim()).map_err(|_| KeyringError::KeyLength { id: id.to_string() })?);
         if raw.len() != KEY_LEN {
             raw.zeroize();
             return Err(KeyringError::KeyLength { id: id.to_string() });
@@ -166,10 +157,7 @@ impl Drop for FileKey {
 impl Keyring {
     /// A keyring holding one key, active.
     pub fn single(kek: Kek) -> Self {
-        Self {
-            keys: vec![kek],
-            active: 0,
-        }
+        Self { keys: vec![kek], active: 0 }
     }
 
     /// A keyring with one fresh random key.
@@ -212,10 +200,7 @@ impl Keyring {
     }
 
     fn find(&self, id: &str) -> Result<&Kek, CryptoError> {
-        self.keys
-            .iter()
-            .find(|k| k.id().as_str() == id)
-            .ok_or_else(|| CryptoError::UnknownKek(id.to_owned()))
+        self.keys.iter().find(|k| k.id().as_str() == id).ok_or_else(|| CryptoError::UnknownKek(id.to_owned()))
     }
 
     /// Seals `value` as the record `aad` under the active key, with a fresh data key.
@@ -224,12 +209,7 @@ impl Keyring {
     }
 
     /// Seals with the given random material (known-answer tests only).
-    pub fn seal_with(
-        &self,
-        aad: &RecordAad,
-        value: &SecretValue,
-        m: &SealMaterial,
-    ) -> Result<Vec<u8>, CryptoError> {
+    pub fn seal_with(&self, aad: &RecordAad, value: &SecretValue, m: &SealMaterial) -> Result<Vec<u8>, CryptoError> {
         record::seal(&self.keys[self.active], aad, value, m)
     }
 
@@ -261,14 +241,7 @@ impl Keyring {
         let form = FileForm {
             format: FORMAT.to_owned(),
             active: self.active_id().to_string(),
-            keys: self
-                .keys
-                .iter()
-                .map(|k| FileKey {
-                    id: k.id().to_string(),
-                    key: STANDARD.encode(k.key()),
-                })
-                .collect(),
+            keys: self.keys.iter().map(|k| FileKey { id: k.id().to_string(), key: STANDARD.encode(k.key()) }).collect(),
         };
         // Serializing plain strings into a String cannot fail.
         Zeroizing::new(serde_json::to_string_pretty(&form).unwrap_or_default())
@@ -276,14 +249,10 @@ impl Keyring {
 
     /// Parses a keyring written by [`Keyring::to_json`].
     pub fn from_json(text: &str) -> Result<Self, KeyringError> {
-        let form: FileForm = serde_json::from_str(text).map_err(|e| {
-            KeyringError::Format(format!("line {} column {}", e.line(), e.column()))
-        })?;
+        let form: FileForm = serde_json::from_str(text)
+            .map_err(|e| KeyringError::Format(format!("line {} column {}", e.line(), e.column())))?;
         if form.format != FORMAT {
-            return Err(KeyringError::Format(format!(
-                "unknown format {:?}, expected {FORMAT:?}",
-                form.format
-            )));
+            return Err(KeyringError::Format(format!("unknown format {:?}, expected {FORMAT:?}", form.format)));
         }
         let mut keys: Vec<Kek> = Vec::with_capacity(form.keys.len());
         for k in &form.keys {
@@ -321,31 +290,16 @@ mod tests {
 
     #[test]
     fn bad_keyrings() {
-        assert!(matches!(
-            Keyring::from_json("{"),
-            Err(KeyringError::Format(_))
-        ));
-        let short =
-            r#"{"format":"coffer-keyring-v1","active":"a","keys":[{"id":"a","key":"AAAA"}]}"#;
-        assert_eq!(
-            Keyring::from_json(short).unwrap_err(),
-            KeyringError::KeyLength { id: "a".into() }
-        );
+        assert!(matches!(Keyring::from_json("{"), Err(KeyringError::Format(_))));
+        let short = r#"{"format":"coffer-keyring-v1","active":"a","keys":[{"id":"a","key":"AAAA"}]}"#;
+        assert_eq!(Keyring::from_json(short).unwrap_err(), KeyringError::KeyLength { id: "a".into() });
         let k = STANDARD.encode([7u8; 32]);
-        let no_active = format!(
-            r#"{{"format":"coffer-keyring-v1","active":"b","keys":[{{"id":"a","key":"{k}"}}]}}"#
-        );
-        assert_eq!(
-            Keyring::from_json(&no_active).unwrap_err(),
-            KeyringError::NoActive("b".into())
-        );
+        let no_active = format!(r#"{{"format":"coffer-keyring-v1","active":"b","keys":[{{"id":"a","key":"{k}"}}]}}"#);
+        assert_eq!(Keyring::from_json(&no_active).unwrap_err(), KeyringError::NoActive("b".into()));
         let dup = format!(
             r#"{{"format":"coffer-keyring-v1","active":"a","keys":[{{"id":"a","key":"{k}"}},{{"id":"a","key":"{k}"}}]}}"#
         );
-        assert_eq!(
-            Keyring::from_json(&dup).unwrap_err(),
-            KeyringError::Duplicate("a".into())
-        );
+        assert_eq!(Keyring::from_json(&dup).unwrap_err(), KeyringError::Duplicate("a".into()));
         assert!(KekId::parse("has space").is_err());
     }
 

@@ -25,14 +25,10 @@ pub enum CryptoError {
     UnknownKek(String),
     /// The wrapped data key did not authenticate: wrong KEK, or the record belongs to another
     /// secret or version, or it was altered.
-    #[error(
-        "data key failed to unwrap: the record was altered or belongs to another secret or version"
-    )]
+    #[error("data key failed to unwrap: the record was altered or belongs to another secret or version")]
     Unwrap,
     /// The value did not authenticate: the ciphertext was altered or moved.
-    #[error(
-        "value failed to decrypt: the record was altered or belongs to another secret or version"
-    )]
+    #[error("value failed to decrypt: the record was altered or belongs to another secret or version")]
     Decrypt,
     /// The decrypted value is not a valid secret value.
     #[error("decrypted value is invalid: {0}")]
@@ -78,13 +74,7 @@ impl RecordAad {
 
     fn for_dek(&self, kek: &KekId) -> Vec<u8> {
         let id = kek.as_str().as_bytes();
-        [
-            b"coffer-dek-v1\0".as_slice(),
-            &[id.len() as u8],
-            id,
-            &self.0,
-        ]
-        .concat()
+        [b"coffer-dek-v1\0".as_slice(), &[id.len() as u8], id, &self.0].concat()
     }
 }
 
@@ -101,11 +91,7 @@ pub struct SealMaterial {
 impl SealMaterial {
     /// Fresh material from the operating system.
     pub fn random() -> Result<Self, CryptoError> {
-        let mut m = Self {
-            dek: Zeroizing::new([0; DEK_LEN]),
-            wrap_nonce: [0; NONCE_LEN],
-            nonce: [0; NONCE_LEN],
-        };
+        let mut m = Self { dek: Zeroizing::new([0; DEK_LEN]), wrap_nonce: [0; NONCE_LEN], nonce: [0; NONCE_LEN] };
         fill(m.dek.as_mut())?;
         fill(&mut m.wrap_nonce)?;
         fill(&mut m.nonce)?;
@@ -114,16 +100,8 @@ impl SealMaterial {
 
     /// Fixed material for known-answer tests. Never use outside tests: reusing a nonce
     /// under the same key breaks AES-GCM.
-    pub fn dangerous_fixed(
-        dek: [u8; DEK_LEN],
-        wrap_nonce: [u8; NONCE_LEN],
-        nonce: [u8; NONCE_LEN],
-    ) -> Self {
-        Self {
-            dek: Zeroizing::new(dek),
-            wrap_nonce,
-            nonce,
-        }
+    pub fn dangerous_fixed(dek: [u8; DEK_LEN], wrap_nonce: [u8; NONCE_LEN], nonce: [u8; NONCE_LEN]) -> Self {
+        Self { dek: Zeroizing::new(dek), wrap_nonce, nonce }
     }
 }
 
@@ -135,12 +113,7 @@ fn cipher(key: &[u8; DEK_LEN]) -> Aes256Gcm {
     Aes256Gcm::new(key.into())
 }
 
-pub(crate) fn seal(
-    kek: &Kek,
-    aad: &RecordAad,
-    value: &SecretValue,
-    m: &SealMaterial,
-) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn seal(kek: &Kek, aad: &RecordAad, value: &SecretValue, m: &SealMaterial) -> Result<Vec<u8>, CryptoError> {
     let mut plain = Zeroizing::new(Vec::with_capacity(value.len() + 1));
     plain.push(match value.kind() {
         ValueKind::Binary => 0,
@@ -148,18 +121,11 @@ pub(crate) fn seal(
     });
     plain.extend_from_slice(value.expose_bytes());
     let ct = cipher(&m.dek)
-        .encrypt(
-            Nonce::from_slice(&m.nonce),
-            Payload {
-                msg: &plain,
-                aad: &aad.for_value(),
-            },
-        )
+        .encrypt(Nonce::from_slice(&m.nonce), Payload { msg: &plain, aad: &aad.for_value() })
         .map_err(|_| CryptoError::Decrypt)?;
     let wrapped = wrap(kek, aad, &m.dek, &m.wrap_nonce)?;
     let id = kek.id().as_str().as_bytes();
-    let mut out =
-        Vec::with_capacity(4 + 1 + id.len() + NONCE_LEN + WRAPPED_LEN + NONCE_LEN + ct.len());
+    let mut out = Vec::with_capacity(4 + 1 + id.len() + NONCE_LEN + WRAPPED_LEN + NONCE_LEN + ct.len());
     out.extend_from_slice(MAGIC);
     out.push(id.len() as u8);
     out.extend_from_slice(id);
@@ -170,20 +136,9 @@ pub(crate) fn seal(
     Ok(out)
 }
 
-fn wrap(
-    kek: &Kek,
-    aad: &RecordAad,
-    dek: &[u8; DEK_LEN],
-    nonce: &[u8; NONCE_LEN],
-) -> Result<Vec<u8>, CryptoError> {
+fn wrap(kek: &Kek, aad: &RecordAad, dek: &[u8; DEK_LEN], nonce: &[u8; NONCE_LEN]) -> Result<Vec<u8>, CryptoError> {
     cipher(kek.key())
-        .encrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: dek,
-                aad: &aad.for_dek(kek.id()),
-            },
-        )
+        .encrypt(Nonce::from_slice(nonce), Payload { msg: dek, aad: &aad.for_dek(kek.id()) })
         .map_err(|_| CryptoError::Unwrap)
 }
 
@@ -197,44 +152,23 @@ pub(crate) struct Parsed<'a> {
 }
 
 pub(crate) fn parse(sealed: &[u8]) -> Result<Parsed<'_>, CryptoError> {
-    let rest = sealed
-        .strip_prefix(MAGIC.as_slice())
-        .ok_or(CryptoError::Malformed("unknown format or version"))?;
-    let (&id_len, rest) = rest
-        .split_first()
-        .ok_or(CryptoError::Malformed("truncated header"))?;
+    let rest = sealed.strip_prefix(MAGIC.as_slice()).ok_or(CryptoError::Malformed("unknown format or version"))?;
+    let (&id_len, rest) = rest.split_first().ok_or(CryptoError::Malformed("truncated header"))?;
     let id_len = usize::from(id_len);
     if rest.len() < id_len + NONCE_LEN + WRAPPED_LEN + NONCE_LEN + 1 + TAG_LEN {
         return Err(CryptoError::Malformed("truncated record"));
     }
     let (id, rest) = rest.split_at(id_len);
-    let kek_id =
-        std::str::from_utf8(id).map_err(|_| CryptoError::Malformed("key id is not text"))?;
+    let kek_id = std::str::from_utf8(id).map_err(|_| CryptoError::Malformed("key id is not text"))?;
     let (wrap_nonce, rest) = rest.split_at(NONCE_LEN);
     let (wrapped, rest) = rest.split_at(WRAPPED_LEN);
     let (nonce, ct) = rest.split_at(NONCE_LEN);
-    Ok(Parsed {
-        kek_id,
-        wrap_nonce,
-        wrapped,
-        nonce,
-        ct,
-    })
+    Ok(Parsed { kek_id, wrap_nonce, wrapped, nonce, ct })
 }
 
-fn unwrap_dek(
-    kek: &Kek,
-    aad: &RecordAad,
-    p: &Parsed<'_>,
-) -> Result<Zeroizing<[u8; DEK_LEN]>, CryptoError> {
+fn unwrap_dek(kek: &Kek, aad: &RecordAad, p: &Parsed<'_>) -> Result<Zeroizing<[u8; DEK_LEN]>, CryptoError> {
     let mut dek = cipher(kek.key())
-        .decrypt(
-            Nonce::from_slice(p.wrap_nonce),
-            Payload {
-                msg: p.wrapped,
-                aad: &aad.for_dek(kek.id()),
-            },
-        )
+        .decrypt(Nonce::from_slice(p.wrap_nonce), Payload { msg: p.wrapped, aad: &aad.for_dek(kek.id()) })
         .map_err(|_| CryptoError::Unwrap)?;
     let mut out = Zeroizing::new([0u8; DEK_LEN]);
     if dek.len() != DEK_LEN {
@@ -249,13 +183,7 @@ fn unwrap_dek(
 pub(crate) fn open(kek: &Kek, aad: &RecordAad, p: &Parsed<'_>) -> Result<SecretValue, CryptoError> {
     let dek = unwrap_dek(kek, aad, p)?;
     let plain = cipher(&dek)
-        .decrypt(
-            Nonce::from_slice(p.nonce),
-            Payload {
-                msg: p.ct,
-                aad: &aad.for_value(),
-            },
-        )
+        .decrypt(Nonce::from_slice(p.nonce), Payload { msg: p.ct, aad: &aad.for_value() })
         .map_err(|_| CryptoError::Decrypt)?;
     let mut plain = Zeroizing::new(plain);
     let kind = match plain.first() {
@@ -269,19 +197,13 @@ pub(crate) fn open(kek: &Kek, aad: &RecordAad, p: &Parsed<'_>) -> Result<SecretV
 }
 
 /// Re-wraps the data key of `p` from `old` to `new`, keeping nonce and ciphertext as they are.
-pub(crate) fn rewrap(
-    old: &Kek,
-    new: &Kek,
-    aad: &RecordAad,
-    p: &Parsed<'_>,
-) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn rewrap(old: &Kek, new: &Kek, aad: &RecordAad, p: &Parsed<'_>) -> Result<Vec<u8>, CryptoError> {
     let dek = unwrap_dek(old, aad, p)?;
     let mut wrap_nonce = [0u8; NONCE_LEN];
     fill(&mut wrap_nonce)?;
     let wrapped = wrap(new, aad, &dek, &wrap_nonce)?;
     let id = new.id().as_str().as_bytes();
-    let mut out =
-        Vec::with_capacity(4 + 1 + id.len() + NONCE_LEN + WRAPPED_LEN + NONCE_LEN + p.ct.len());
+    let mut out = Vec::with_capacity(4 + 1 + id.len() + NONCE_LEN + WRAPPED_LEN + NONCE_LEN + p.ct.len());
     out.extend_from_slice(MAGIC);
     out.push(id.len() as u8);
     out.extend_from_slice(id);

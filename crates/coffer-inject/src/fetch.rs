@@ -40,9 +40,7 @@ pub struct FetchReport {
 /// Whether `s` can be assigned by a POSIX shell: `[A-Za-z_][A-Za-z0-9_]*`.
 fn is_shell_name(s: &str) -> bool {
     let mut c = s.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 /// POSIX shell single-quoting: safe to `source`, whatever the value holds.
@@ -58,30 +56,13 @@ pub fn fetch(
     opts: &FetchOptions,
 ) -> Result<FetchReport, InjectError> {
     if !opts.dir.exists() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&opts.dir)
-            .map_err(|e| InjectError::io(&opts.dir, e))?;
+        DirBuilder::new().recursive(true).mode(0o700).create(&opts.dir).map_err(|e| InjectError::io(&opts.dir, e))?;
     }
     let mount_path = opts.mount_path.clone().unwrap_or_else(|| opts.dir.clone());
-    let plan = Plan::new(
-        requests,
-        values,
-        &Layout {
-            env_prefix: opts.env_prefix.clone(),
-            mount_path,
-        },
-    )?;
-    let env_file = opts
-        .env_file
-        .clone()
-        .unwrap_or_else(|| opts.dir.join("coffer.env"));
+    let plan = Plan::new(requests, values, &Layout { env_prefix: opts.env_prefix.clone(), mount_path })?;
+    let env_file = opts.env_file.clone().unwrap_or_else(|| opts.dir.join("coffer.env"));
     if plan.files.keys().any(|rel| opts.dir.join(rel) == env_file) {
-        return Err(InjectError::Layout(format!(
-            "a secret file would overwrite the env file {}",
-            env_file.display()
-        )));
+        return Err(InjectError::Layout(format!("a secret file would overwrite the env file {}", env_file.display())));
     }
     write_files(&opts.dir, &plan)?;
     let env = plan.env_text();
@@ -92,9 +73,7 @@ pub fn fetch(
         } else {
             // flytekit names keep hyphens (`_FSEC_USER-INFO_KEY`), which no shell can assign;
             // the value is in the file (and `coffer run` sets such variables directly).
-            body.push_str(&format!(
-                "# {k} is not a shell variable name; read the secret's file instead\n"
-            ));
+            body.push_str(&format!("# {k} is not a shell variable name; read the secret's file instead\n"));
         }
     }
     if let Err(e) = write_new(&env_file, body.as_bytes()) {
@@ -103,21 +82,12 @@ pub fn fetch(
         }
         return Err(e);
     }
-    Ok(FetchReport {
-        files: plan.files.len(),
-        env_vars: env.len(),
-        env_file,
-        in_memory: is_memory_fs(&opts.dir),
-    })
+    Ok(FetchReport { files: plan.files.len(), env_vars: env.len(), env_file, in_memory: is_memory_fs(&opts.dir) })
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), InjectError> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o400)
-        .open(path)
-        .map_err(|e| InjectError::io(path, e))?;
+    let mut f =
+        OpenOptions::new().write(true).create_new(true).mode(0o400).open(path).map_err(|e| InjectError::io(path, e))?;
     f.write_all(bytes).map_err(|e| InjectError::io(path, e))
 }
 
@@ -128,8 +98,6 @@ mod tests {
     #[test]
     fn quoting_survives_the_shell() {
         assert_eq!(sh_quote("it's $HOME `x`"), r"'it'\''s $HOME `x`'");
-        assert!(
-            is_shell_name("_FSEC_A1") && !is_shell_name("_FSEC_USER-INFO") && !is_shell_name("1A")
-        );
+        assert!(is_shell_name("_FSEC_A1") && !is_shell_name("_FSEC_USER-INFO") && !is_shell_name("1A"));
     }
 }

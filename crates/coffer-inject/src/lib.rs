@@ -74,9 +74,6 @@ pub enum InjectError {
 
 impl InjectError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        InjectError::Io {
-            path: path.into(),
-            source,
-        }
+        InjectError::Io { path: path.into(), source }
     }
 }

@@ -108,17 +108,11 @@ mod tests {
     #[test]
     fn masks_across_chunk_boundaries() {
         for chunk in [1, 2, 3, 5, 8192] {
-            assert_eq!(
-                run(&[b"hunter2"], b"pw=hunter2; again hunter2!", chunk),
-                b"pw=<redacted>; again <redacted>!"
-            );
+            assert_eq!(run(&[b"hunter2"], b"pw=hunter2; again hunter2!", chunk), b"pw=<redacted>; again <redacted>!");
         }
         assert_eq!(run(&[b"abc"], b"abc", 1), b"abc", "too short to mask");
         assert_eq!(run(&[b"token\n"], b"x token y", 3), b"x <redacted> y");
-        assert_eq!(
-            run(&[b"secret", b"secret-longer"], b"secret-longer secret", 4),
-            b"<redacted> <redacted>"
-        );
+        assert_eq!(run(&[b"secret", b"secret-longer"], b"secret-longer secret", 4), b"<redacted> <redacted>");
         assert_eq!(run(&[], b"nothing", 2), b"nothing");
     }
 

@@ -78,17 +78,9 @@ fn safe_component(what: &str, s: &str, r: &SecretRequest) -> Result<(), InjectEr
 
 impl Plan {
     /// Lays out `values[i]` for `requests[i]`.
-    pub fn new(
-        requests: &[SecretRequest],
-        values: Vec<SecretValue>,
-        layout: &Layout,
-    ) -> Result<Self, InjectError> {
+    pub fn new(requests: &[SecretRequest], values: Vec<SecretValue>, layout: &Layout) -> Result<Self, InjectError> {
         assert_eq!(requests.len(), values.len(), "one value per request");
-        let mut plan = Plan {
-            values,
-            env: BTreeMap::new(),
-            files: BTreeMap::new(),
-        };
+        let mut plan = Plan { values, env: BTreeMap::new(), files: BTreeMap::new() };
         let mut env_owner: BTreeMap<String, usize> = BTreeMap::new();
         let mut file_owner: BTreeMap<PathBuf, usize> = BTreeMap::new();
         for (i, r) in requests.iter().enumerate() {
@@ -105,15 +97,9 @@ impl Plan {
                     describe(r)
                 )));
             }
-            let flytekit_path =
-                naming::flytekit_file_path(Path::new(""), "", &r.group, &r.group_version, &r.key);
+            let flytekit_path = naming::flytekit_file_path(Path::new(""), "", &r.group, &r.group_version, &r.key);
             if wants_env && is_text {
-                let name = naming::flytekit_env_var(
-                    &layout.env_prefix,
-                    &r.group,
-                    &r.group_version,
-                    &r.key,
-                );
+                let name = naming::flytekit_env_var(&layout.env_prefix, &r.group, &r.group_version, &r.key);
                 plan.claim_env(&mut env_owner, requests, name, i)?;
                 if !r.env_var.is_empty() {
                     plan.claim_env(&mut env_owner, requests, r.env_var.clone(), i)?;
@@ -122,42 +108,23 @@ impl Plan {
             if wants_file {
                 plan.claim_file(&mut file_owner, requests, flytekit_path.clone(), i)?;
                 if r.group.is_empty() && r.group_version.is_empty() {
-                    plan.claim_file(
-                        &mut file_owner,
-                        requests,
-                        naming::flyte2_file_path(Path::new(""), &r.key),
-                        i,
-                    )?;
+                    plan.claim_file(&mut file_owner, requests, naming::flyte2_file_path(Path::new(""), &r.key), i)?;
                 }
                 // The env var carries the value when it can, else the file's path.
                 let value_in_env = wants_env && is_text;
                 if !r.env_var.is_empty() && !value_in_env {
-                    let path = layout
-                        .mount_path
-                        .join(&flytekit_path)
-                        .to_string_lossy()
-                        .into_owned();
+                    let path = layout.mount_path.join(&flytekit_path).to_string_lossy().into_owned();
                     let text = EnvValue::Text(path);
                     if plan.env.get(&r.env_var).is_some_and(|prev| *prev != text) {
-                        return Err(InjectError::Layout(format!(
-                            "env var {} is requested twice",
-                            r.env_var
-                        )));
+                        return Err(InjectError::Layout(format!("env var {} is requested twice", r.env_var)));
                     }
                     plan.env.insert(r.env_var.clone(), text);
                 }
             }
         }
-        plan.env.insert(
-            ENV_PREFIX_VAR.into(),
-            EnvValue::Text(layout.env_prefix.clone()),
-        );
-        plan.env.insert(
-            DEFAULT_DIR_VAR.into(),
-            EnvValue::Text(layout.mount_path.to_string_lossy().into_owned()),
-        );
-        plan.env
-            .insert(FILE_PREFIX_VAR.into(), EnvValue::Text(String::new()));
+        plan.env.insert(ENV_PREFIX_VAR.into(), EnvValue::Text(layout.env_prefix.clone()));
+        plan.env.insert(DEFAULT_DIR_VAR.into(), EnvValue::Text(layout.mount_path.to_string_lossy().into_owned()));
+        plan.env.insert(FILE_PREFIX_VAR.into(), EnvValue::Text(String::new()));
         Ok(plan)
     }
 
@@ -226,9 +193,7 @@ impl Plan {
             .iter()
             .map(|(k, v)| {
                 let text = match v {
-                    EnvValue::Secret(i) => {
-                        self.values[*i].expose_str().unwrap_or_default().to_owned()
-                    }
+                    EnvValue::Secret(i) => self.values[*i].expose_str().unwrap_or_default().to_owned(),
                     EnvValue::Text(t) => t.clone(),
                 };
                 (k.clone(), zeroize::Zeroizing::new(text))
@@ -248,10 +213,7 @@ mod tests {
     use crate::requests::{parse_env, parse_file, parse_secret};
 
     fn layout() -> Layout {
-        Layout {
-            env_prefix: "_FSEC_".into(),
-            mount_path: PathBuf::from("/etc/flyte/secrets"),
-        }
+        Layout { env_prefix: "_FSEC_".into(), mount_path: PathBuf::from("/etc/flyte/secrets") }
     }
 
     fn s(v: &str) -> SecretValue {
@@ -266,12 +228,7 @@ mod tests {
             parse_env("OPENAI_KEY=openai-key").unwrap(),
             parse_file("Tls.Key").unwrap(),
         ];
-        let values = vec![
-            s("pw"),
-            s("ak"),
-            s("oa"),
-            SecretValue::binary(vec![0, 255]).unwrap(),
-        ];
+        let values = vec![s("pw"), s("ak"), s("oa"), SecretValue::binary(vec![0, 255]).unwrap()];
         let plan = Plan::new(&reqs, values, &layout()).unwrap();
         let env: Vec<&str> = plan.env.keys().map(String::as_str).collect();
         assert_eq!(
@@ -296,18 +253,13 @@ mod tests {
         let mut r = parse_file("cert").unwrap();
         r.env_var = "CERT_PATH".into();
         let plan = Plan::new(&[r], vec![s("x")], &layout()).unwrap();
-        assert_eq!(
-            plan.env["CERT_PATH"],
-            EnvValue::Text("/etc/flyte/secrets/cert".into())
-        );
+        assert_eq!(plan.env["CERT_PATH"], EnvValue::Text("/etc/flyte/secrets/cert".into()));
     }
 
     #[test]
     fn refusals() {
         let bin = || SecretValue::binary(vec![0xff]).unwrap();
-        let e = Plan::new(&[parse_env("B=blob").unwrap()], vec![bin()], &layout())
-            .unwrap_err()
-            .to_string();
+        let e = Plan::new(&[parse_env("B=blob").unwrap()], vec![bin()], &layout()).unwrap_err().to_string();
         assert!(e.contains("request it as a file"), "{e}");
         // ANY with a binary value: file only, no env var.
         let plan = Plan::new(&[parse_secret("blob").unwrap()], vec![bin()], &layout()).unwrap();
@@ -315,23 +267,16 @@ mod tests {
         assert!(plan.files.contains_key(Path::new("blob")));
         // Case collisions with different values are refused (Flyte issue #2801).
         let e = Plan::new(
-            &[
-                parse_secret("MY_SECRET").unwrap(),
-                parse_secret("my_secret").unwrap(),
-            ],
+            &[parse_secret("MY_SECRET").unwrap(), parse_secret("my_secret").unwrap()],
             vec![s("a"), s("b")],
             &layout(),
         )
         .unwrap_err()
         .to_string();
         assert!(e.contains("MY_SECRET") && e.contains("my_secret"), "{e}");
-        let e = Plan::new(
-            &[parse_secret("g/k").unwrap(), parse_secret("g").unwrap()],
-            vec![s("a"), s("b")],
-            &layout(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = Plan::new(&[parse_secret("g/k").unwrap(), parse_secret("g").unwrap()], vec![s("a"), s("b")], &layout())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("directory"), "{e}");
         let mut dots = parse_secret("k").unwrap();
         dots.group = "..".into();

@@ -15,8 +15,7 @@ use crate::plan::Plan;
 
 /// Whether `path` is on tmpfs or ramfs (never written to a disk).
 pub fn is_memory_fs(path: &Path) -> bool {
-    statfs(path)
-        .is_ok_and(|s| s.filesystem_type() == TMPFS_MAGIC || s.filesystem_type() == RAMFS_MAGIC)
+    statfs(path).is_ok_and(|s| s.filesystem_type() == TMPFS_MAGIC || s.filesystem_type() == RAMFS_MAGIC)
 }
 
 /// The first writable memory filesystem among `$XDG_RUNTIME_DIR`, `/dev/shm` and `/run/user/<uid>`.
@@ -27,11 +26,10 @@ pub fn memory_parent() -> Option<PathBuf> {
         Some(PathBuf::from("/dev/shm")),
         Some(PathBuf::from(format!("/run/user/{uid}"))),
     ];
-    candidates.into_iter().flatten().find(|p| {
-        p.is_dir()
-            && is_memory_fs(p)
-            && nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
-    })
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_dir() && is_memory_fs(p) && nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok())
 }
 
 /// A directory only this user can enter (0700), removed with everything in it on drop.
@@ -59,10 +57,7 @@ impl PrivateDir {
         let mut b = [0u8; 8];
         let _ = getrandom::fill(&mut b);
         let path = parent.join(format!("coffer-{}", hex::encode(b)));
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .map_err(|e| InjectError::io(&path, e))?;
+        DirBuilder::new().mode(0o700).create(&path).map_err(|e| InjectError::io(&path, e))?;
         Ok(Self { path })
     }
 
@@ -88,11 +83,7 @@ pub fn write_files(root: &Path, plan: &Plan) -> Result<(), InjectError> {
             if let Some(dir) = path.parent()
                 && !dir.exists()
             {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(|e| InjectError::io(dir, e))?;
+                DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| InjectError::io(dir, e))?;
             }
             let mut f = OpenOptions::new()
                 .write(true)
@@ -101,8 +92,7 @@ pub fn write_files(root: &Path, plan: &Plan) -> Result<(), InjectError> {
                 .open(&path)
                 .map_err(|e| InjectError::io(&path, e))?;
             written.push(path.clone());
-            f.write_all(plan.values[i].expose_bytes())
-                .map_err(|e| InjectError::io(&path, e))?;
+            f.write_all(plan.values[i].expose_bytes()).map_err(|e| InjectError::io(&path, e))?;
         }
         Ok(())
     })();

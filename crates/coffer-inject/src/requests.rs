@@ -9,10 +9,7 @@ use coffer_core::{MountRequirement, SecretRequest};
 use crate::InjectError;
 
 fn bad(input: &str, reason: impl Into<String>) -> InjectError {
-    InjectError::Request {
-        input: input.to_owned(),
-        reason: reason.into(),
-    }
+    InjectError::Request { input: input.to_owned(), reason: reason.into() }
 }
 
 /// `KEY`, `GROUP/KEY`, either with `@VERSION`: a request with mount requirement ANY.
@@ -27,10 +24,7 @@ pub fn parse_secret(spec: &str) -> Result<SecretRequest, InjectError> {
         None => ("", rest),
     };
     if key.is_empty() {
-        return Err(bad(
-            spec,
-            "the key is empty: write KEY, GROUP/KEY or GROUP/KEY@VERSION",
-        ));
+        return Err(bad(spec, "the key is empty: write KEY, GROUP/KEY or GROUP/KEY@VERSION"));
     }
     if rest.ends_with('/') || group.is_empty() && rest.contains('/') {
         return Err(bad(spec, "write KEY, GROUP/KEY or GROUP/KEY@VERSION"));
@@ -45,14 +39,9 @@ pub fn parse_secret(spec: &str) -> Result<SecretRequest, InjectError> {
 
 /// `NAME=SPEC`: the secret as env var `NAME` (Flyte 2's `as_env_var`).
 pub fn parse_env(spec: &str) -> Result<SecretRequest, InjectError> {
-    let (name, secret) = spec
-        .split_once('=')
-        .ok_or_else(|| bad(spec, "write NAME=KEY"))?;
+    let (name, secret) = spec.split_once('=').ok_or_else(|| bad(spec, "write NAME=KEY"))?;
     if !is_valid_env_var(name) {
-        return Err(bad(
-            spec,
-            format!("env var name {name:?} must match ^[A-Z_][A-Z0-9_]*$"),
-        ));
+        return Err(bad(spec, format!("env var name {name:?} must match ^[A-Z_][A-Z0-9_]*$")));
     }
     let mut r = parse_secret(secret)?;
     r.mount_requirement = MountRequirement::EnvVar;
@@ -71,18 +60,11 @@ pub fn parse_file(spec: &str) -> Result<SecretRequest, InjectError> {
 /// `mount_requirement`, `env_var`).
 pub fn parse_requests_file(path: &Path) -> Result<Vec<SecretRequest>, InjectError> {
     let text = std::fs::read_to_string(path).map_err(|e| InjectError::io(path, e))?;
-    let list: Vec<SecretRequest> = serde_yaml::from_str(&text).map_err(|e| {
-        bad(
-            &path.display().to_string(),
-            format!("not a YAML/JSON list of secret requests: {e}"),
-        )
-    })?;
+    let list: Vec<SecretRequest> = serde_yaml::from_str(&text)
+        .map_err(|e| bad(&path.display().to_string(), format!("not a YAML/JSON list of secret requests: {e}")))?;
     for r in &list {
         if r.key.is_empty() && r.group.is_empty() {
-            return Err(bad(
-                &path.display().to_string(),
-                "every request needs a key (or an external group)",
-            ));
+            return Err(bad(&path.display().to_string(), "every request needs a key (or an external group)"));
         }
         if !r.env_var.is_empty() && !is_valid_env_var(&r.env_var) {
             return Err(bad(
@@ -100,17 +82,14 @@ pub fn parse_requests_file(path: &Path) -> Result<Vec<SecretRequest>, InjectErro
 /// object, or a YAML map. Other annotations are ignored.
 pub fn parse_annotations(text: &str) -> Result<Vec<SecretRequest>, InjectError> {
     let pairs: Vec<(String, String)> = if text.trim_start().starts_with('{') {
-        let m: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
-            .map_err(|e| bad("annotations", format!("not a JSON object of strings: {e}")))?;
+        let m: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(text).map_err(|e| bad("annotations", format!("not a JSON object of strings: {e}")))?;
         m.into_iter().collect()
     } else if text.lines().any(|l| l.contains("=\"")) {
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(downward_line)
-            .collect::<Result<_, _>>()?
+        text.lines().filter(|l| !l.trim().is_empty()).map(downward_line).collect::<Result<_, _>>()?
     } else {
-        let m: std::collections::BTreeMap<String, String> = serde_yaml::from_str(text)
-            .map_err(|e| bad("annotations", format!("not a map of strings: {e}")))?;
+        let m: std::collections::BTreeMap<String, String> =
+            serde_yaml::from_str(text).map_err(|e| bad("annotations", format!("not a map of strings: {e}")))?;
         m.into_iter().collect()
     };
     let mut found: Vec<(usize, SecretRequest)> = Vec::new();
@@ -118,11 +97,8 @@ pub fn parse_annotations(text: &str) -> Result<Vec<SecretRequest>, InjectError> 
         let Some(index) = k.strip_prefix(annotation::KEY_PREFIX) else {
             continue;
         };
-        let index: usize = index
-            .parse()
-            .map_err(|_| bad(&k, "annotation index is not a number"))?;
-        let req = annotation::decode(&v)
-            .map_err(|e| bad(&k, format!("error unmarshaling secret: {e}")))?;
+        let index: usize = index.parse().map_err(|_| bad(&k, "annotation index is not a number"))?;
+        let req = annotation::decode(&v).map_err(|e| bad(&k, format!("error unmarshaling secret: {e}")))?;
         found.push((index, req));
     }
     found.sort_by_key(|(i, _)| *i);
@@ -131,9 +107,7 @@ pub fn parse_annotations(text: &str) -> Result<Vec<SecretRequest>, InjectError> 
 
 /// One `key="value"` line of a downward-API annotations file.
 fn downward_line(line: &str) -> Result<(String, String), InjectError> {
-    let (k, v) = line
-        .split_once('=')
-        .ok_or_else(|| bad(line, "expected key=\"value\""))?;
+    let (k, v) = line.split_once('=').ok_or_else(|| bad(line, "expected key=\"value\""))?;
     let v = v.trim();
     let inner = v
         .strip_prefix('"')
@@ -151,10 +125,7 @@ mod tests {
     #[test]
     fn flags() {
         let r = parse_secret("db/password@3").unwrap();
-        assert_eq!(
-            (r.group.as_str(), r.key.as_str(), r.group_version.as_str()),
-            ("db", "password", "3")
-        );
+        assert_eq!((r.group.as_str(), r.key.as_str(), r.group_version.as_str()), ("db", "password", "3"));
         assert_eq!(r.mount_requirement, MountRequirement::Any);
         let r = parse_secret("OPENAI_KEY").unwrap();
         assert_eq!((r.group.as_str(), r.key.as_str()), ("", "OPENAI_KEY"));
@@ -163,10 +134,7 @@ mod tests {
             (r.env_var.as_str(), r.key.as_str(), r.mount_requirement),
             ("MY_VAR", "api-key", MountRequirement::EnvVar)
         );
-        assert_eq!(
-            parse_file("g/k").unwrap().mount_requirement,
-            MountRequirement::File
-        );
+        assert_eq!(parse_file("g/k").unwrap().mount_requirement, MountRequirement::File);
         for bad in ["", "g/", "/k", "k@", "a/b/c/"] {
             assert!(parse_secret(bad).is_err(), "{bad}");
         }
@@ -178,12 +146,8 @@ mod tests {
     fn annotations_in_every_format() {
         let s0 = annotation::encode(&parse_env("OPENAI_KEY=openai-key").unwrap()).unwrap();
         let s1 = annotation::encode(&parse_file("my_secret").unwrap()).unwrap();
-        let downward = format!(
-            "kubernetes.io/psp=\"x\"\nflyte.secrets/s1=\"{s1}\"\nflyte.secrets/s0=\"{s0}\"\n"
-        );
-        let json = format!(
-            "{{\"flyte.secrets/s1\": \"{s1}\", \"flyte.secrets/s0\": \"{s0}\", \"other\": \"y\"}}"
-        );
+        let downward = format!("kubernetes.io/psp=\"x\"\nflyte.secrets/s1=\"{s1}\"\nflyte.secrets/s0=\"{s0}\"\n");
+        let json = format!("{{\"flyte.secrets/s1\": \"{s1}\", \"flyte.secrets/s0\": \"{s0}\", \"other\": \"y\"}}");
         let yaml = format!("flyte.secrets/s0: {s0}\nflyte.secrets/s1: {s1}\n");
         for text in [downward, json, yaml] {
             let reqs = parse_annotations(&text).unwrap();

@@ -42,13 +42,10 @@ fn key_of(r: &SecretRequest) -> Result<ResolveKey, InjectError> {
             reason: "external stores (AWS, Azure Key Vault, OpenBao) are not supported by this coffer build yet".into(),
         });
     }
-    let key: SecretName =
-        r.key
-            .parse()
-            .map_err(|e: coffer_core::NameError| InjectError::Request {
-                input: desc(),
-                reason: e.to_string(),
-            })?;
+    let key: SecretName = r
+        .key
+        .parse()
+        .map_err(|e: coffer_core::NameError| InjectError::Request { input: desc(), reason: e.to_string() })?;
     let version = if r.group_version.is_empty() {
         None
     } else {
@@ -98,27 +95,15 @@ pub fn resolve_all(
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
             Err(e) if e.is_retryable() => {
-                return Err(InjectError::GaveUp {
-                    attempts,
-                    seconds: started.elapsed().as_secs_f64(),
-                    last: e,
-                });
+                return Err(InjectError::GaveUp { attempts, seconds: started.elapsed().as_secs_f64(), last: e });
             }
             Err(e) => return Err(e.into()),
         }
     };
     if fetched.len() != keys.len() {
-        return Err(ClientError::Decode(format!(
-            "asked for {} secrets, got {}",
-            keys.len(),
-            fetched.len()
-        ))
-        .into());
+        return Err(ClientError::Decode(format!("asked for {} secrets, got {}", keys.len(), fetched.len())).into());
     }
-    Ok(index
-        .into_iter()
-        .map(|i| fetched[i].value.duplicate())
-        .collect())
+    Ok(index.into_iter().map(|i| fetched[i].value.duplicate()).collect())
 }
 
 /// 75–125 % of `d`, so many tasks retrying at once do not stay in step.
@@ -145,19 +130,7 @@ mod tests {
         r.group = "vault:secret/app".into();
         assert_eq!(store_of(&r), Store::Vault);
         let bad = parse_secret("g/k@v1").unwrap();
-        assert!(
-            key_of(&bad)
-                .unwrap_err()
-                .to_string()
-                .contains("not a coffer version number")
-        );
-        assert_eq!(
-            key_of(&parse_secret("g/k@4").unwrap())
-                .unwrap()
-                .version
-                .unwrap()
-                .get(),
-            4
-        );
+        assert!(key_of(&bad).unwrap_err().to_string().contains("not a coffer version number"));
+        assert_eq!(key_of(&parse_secret("g/k@4").unwrap()).unwrap().version.unwrap().get(), 4);
     }
 }

@@ -38,16 +38,9 @@ pub struct RunOptions {
 /// code (128 + N when it died of signal N). The private directory is removed when the child
 /// ends, however it ends. SIGTERM, SIGHUP, SIGUSR1/2 and SIGWINCH are forwarded; SIGINT and
 /// SIGQUIT too, unless stdin is a terminal (the terminal already sent them to the child).
-pub fn run(
-    requests: &[SecretRequest],
-    values: Vec<SecretValue>,
-    opts: &RunOptions,
-) -> Result<i32, InjectError> {
+pub fn run(requests: &[SecretRequest], values: Vec<SecretValue>, opts: &RunOptions) -> Result<i32, InjectError> {
     let dir = PrivateDir::create(opts.secrets_parent.as_deref())?;
-    let layout = Layout {
-        env_prefix: opts.env_prefix.clone(),
-        mount_path: dir.path().to_path_buf(),
-    };
+    let layout = Layout { env_prefix: opts.env_prefix.clone(), mount_path: dir.path().to_path_buf() };
     let plan = Plan::new(requests, values, &layout)?;
     write_files(dir.path(), &plan)?;
 
@@ -67,10 +60,9 @@ pub fn run(
     if opts.mask {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
-    let mut child = cmd.spawn().map_err(|e| InjectError::Spawn {
-        program: opts.program.to_string_lossy().into_owned(),
-        source: e,
-    })?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| InjectError::Spawn { program: opts.program.to_string_lossy().into_owned(), source: e })?;
     drop(cmd);
 
     let pid = Pid::from_raw(child.id() as i32);
@@ -100,9 +92,7 @@ pub fn run(
     }
     drop(plan);
 
-    let status = child
-        .wait()
-        .map_err(|e| InjectError::io("child process", e));
+    let status = child.wait().map_err(|e| InjectError::io("child process", e));
     for p in pumps {
         let _ = p.join();
     }
@@ -110,7 +100,5 @@ pub fn run(
     let _ = forwarder.join();
     drop(dir);
     let status = status?;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coffer_core::{Role, Timestamp};
-use coffer_store::{NewToken, StoreError, TokenId, TokenRecord, TokenScope, TokenStore};
+use coffer_store::{AuditEntry, NewToken, StoreError, TokenId, TokenRecord, TokenScope, TokenStore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -24,10 +24,7 @@ impl TokenText {
     fn generate() -> Result<Self, StoreError> {
         let mut raw = Zeroizing::new([0u8; 32]);
         getrandom::fill(raw.as_mut()).map_err(|e| StoreError::internal(e.to_string()))?;
-        Ok(Self(Zeroizing::new(format!(
-            "{PREFIX}{}",
-            URL_SAFE_NO_PAD.encode(raw.as_ref())
-        ))))
+        Ok(Self(Zeroizing::new(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(raw.as_ref())))))
     }
 
     /// The text, to hand to the user exactly once.
@@ -60,18 +57,25 @@ pub(crate) async fn issue(
     role: Role,
     scope: TokenScope,
     expires_at: Option<Timestamp>,
+    audit: &AuditEntry,
 ) -> Result<(TokenRecord, TokenText), StoreError> {
     let text = TokenText::generate()?;
+    let id = new_id()?;
+    let mut audit = audit.clone();
+    audit.target = id.0.clone();
     let record = store
-        .create_token(NewToken {
-            id: new_id()?,
-            name,
-            role,
-            scope,
-            hash: hash_token(text.expose()),
-            created_at: Timestamp::now(),
-            expires_at,
-        })
+        .create_token(
+            NewToken {
+                id,
+                name,
+                role,
+                scope,
+                hash: hash_token(text.expose()),
+                created_at: Timestamp::now(),
+                expires_at,
+            },
+            &audit,
+        )
         .await?;
     Ok((record, text))
 }
@@ -100,18 +104,12 @@ pub(crate) enum AuthError {
 }
 
 /// Checks a presented token and returns its record.
-pub(crate) async fn authenticate(
-    store: &dyn TokenStore,
-    presented: &str,
-) -> Result<TokenRecord, AuthError> {
+pub(crate) async fn authenticate(store: &dyn TokenStore, presented: &str) -> Result<TokenRecord, AuthError> {
     if !presented.starts_with(PREFIX) || presented.len() != PREFIX.len() + 43 {
         return Err(AuthError::Invalid);
     }
     let hash = hash_token(presented);
-    let record = store
-        .token_by_hash(&hash)
-        .await?
-        .ok_or(AuthError::Invalid)?;
+    let record = store.token_by_hash(&hash).await?.ok_or(AuthError::Invalid)?;
     if !bool::from(record.hash.ct_eq(&hash)) {
         return Err(AuthError::Invalid);
     }

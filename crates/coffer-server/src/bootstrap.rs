@@ -53,9 +53,7 @@ pub enum ServeError {
     #[error("database: {0}")]
     Store(#[from] StoreError),
     /// The listen address could not be bound.
-    #[error(
-        "cannot listen on {addr}: {source} (is another coffer running? use --listen to pick another address)"
-    )]
+    #[error("cannot listen on {addr}: {source} (is another coffer running? use --listen to pick another address)")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -94,10 +92,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn create_dir(path: &Path) -> Result<(), ServeError> {
-    let err = |e| ServeError::DataDir {
-        path: path.into(),
-        source: e,
-    };
+    let err = |e| ServeError::DataDir { path: path.into(), source: e };
     if !path.exists() {
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
@@ -113,26 +108,20 @@ fn create_dir(path: &Path) -> Result<(), ServeError> {
 fn load_keyring(config: &Config, db_existed: bool) -> Result<(Keyring, KeySource), ServeError> {
     if let Some(kek) = &config.kek {
         let id = KekId::parse(&kek.id).map_err(|e| ServeError::Keyring(e.to_string()))?;
-        let kek = Kek::from_base64(id, kek.expose())
-            .map_err(|e| ServeError::Keyring(format!("COFFER_KEK: {e}")))?;
+        let kek = Kek::from_base64(id, kek.expose()).map_err(|e| ServeError::Keyring(format!("COFFER_KEK: {e}")))?;
         return Ok((Keyring::single(kek), KeySource::Env));
     }
     let path = config.data_dir.join(KEYRING_FILE);
     if path.exists() {
         let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(&path)
-                .map_err(|e| ServeError::Keyring(format!("{}: {e}", path.display())))?,
+            std::fs::read_to_string(&path).map_err(|e| ServeError::Keyring(format!("{}: {e}", path.display())))?,
         );
         warn_if_shared(&path);
-        let ring = Keyring::from_json(&text)
-            .map_err(|e| ServeError::Keyring(format!("{}: {e}", path.display())))?;
+        let ring = Keyring::from_json(&text).map_err(|e| ServeError::Keyring(format!("{}: {e}", path.display())))?;
         return Ok((ring, KeySource::File(path)));
     }
     if db_existed {
-        return Err(ServeError::KeyringMissing {
-            db: config.data_dir.join(DB_FILE),
-            keyring: path,
-        });
+        return Err(ServeError::KeyringMissing { db: config.data_dir.join(DB_FILE), keyring: path });
     }
     let ring = Keyring::generate().map_err(|e| ServeError::Keyring(e.to_string()))?;
     write_private(&path, ring.to_json().as_bytes())
@@ -167,39 +156,35 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, ServeError> {
     }
     let mut new_admin_token_file = None;
     if store.list_tokens().await?.is_empty() {
-        let scope = TokenScope {
-            org: None,
-            project: None,
-            domain: None,
+        let scope = TokenScope { org: None, project: None, domain: None };
+        let audit = coffer_store::AuditEntry {
+            time: coffer_core::Timestamp::now(),
+            request_id: "bootstrap".into(),
+            token_id: String::new(),
+            token_name: "coffer serve".into(),
+            action: crate::Action::ManageTokens.as_str().into(),
+            org: String::new(),
+            project: String::new(),
+            domain: String::new(),
+            target: String::new(),
+            version: None,
+            outcome: "ok".into(),
         };
         let (record, text) =
-            crate::auth::issue(&*store, "bootstrap-admin".into(), Role::Admin, scope, None).await?;
+            crate::auth::issue(&*store, "bootstrap-admin".into(), Role::Admin, scope, None, &audit).await?;
         let path = config.data_dir.join(ADMIN_TOKEN_FILE);
         let mut body = zeroize::Zeroizing::new(text.expose().to_owned());
         body.push('\n');
-        write_private(&path, body.as_bytes()).map_err(|e| ServeError::DataDir {
-            path: path.clone(),
-            source: e,
-        })?;
+        write_private(&path, body.as_bytes()).map_err(|e| ServeError::DataDir { path: path.clone(), source: e })?;
         tracing::info!(token_id = %record.id, "bootstrap admin token issued");
         new_admin_token_file = Some(path);
     }
-    let secrets = Secrets::new(
-        store.clone(),
-        store,
-        keyring,
-        key_source,
-        config.recovery_window,
-    );
-    Ok(Prepared {
-        secrets: Arc::new(secrets),
-        new_admin_token_file,
-    })
+    let secrets = Secrets::new(store.clone(), store.clone(), store, keyring, key_source, config.recovery_window);
+    Ok(Prepared { secrets: Arc::new(secrets), new_admin_token_file })
 }
 
 /// Records where the service listens, so the CLI on this machine finds it.
 pub(crate) fn write_endpoint(data_dir: &Path, addr: SocketAddr) -> Result<(), ServeError> {
     let path = data_dir.join(ENDPOINT_FILE);
-    write_private(&path, format!("http://{addr}\n").as_bytes())
-        .map_err(|e| ServeError::DataDir { path, source: e })
+    write_private(&path, format!("http://{addr}\n").as_bytes()).map_err(|e| ServeError::DataDir { path, source: e })
 }

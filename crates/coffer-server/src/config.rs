@@ -61,10 +61,7 @@ pub struct EnvKek {
 impl EnvKek {
     /// A key from its id and base64 text.
     pub fn new(id: String, key_base64: String) -> Self {
-        Self {
-            id,
-            key: zeroize::Zeroizing::new(key_base64),
-        }
+        Self { id, key: zeroize::Zeroizing::new(key_base64) }
     }
 
     /// The base64 text.
@@ -97,9 +94,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data_dir: PathBuf::from("coffer-data"),
-            default_org: "default"
-                .parse()
-                .unwrap_or_else(|_| unreachable!("\"default\" is a valid org")),
+            default_org: "default".parse().unwrap_or_else(|_| unreachable!("\"default\" is a valid org")),
             recovery_window: Duration::from_secs(7 * 86_400),
             max_body_bytes: 256 * 1024,
             kek: None,
@@ -110,14 +105,8 @@ impl Default for Config {
 impl Config {
     /// Defaults overridden by the TOML file at `path`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.into(),
-            source: e,
-        })?;
-        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
-            path: path.into(),
-            message,
-        })
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.into(), source: e })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
     }
 
     /// Defaults overridden by TOML text.
@@ -131,9 +120,7 @@ impl Config {
             c.data_dir = v;
         }
         if let Some(v) = file.default_org {
-            c.default_org = v
-                .parse()
-                .map_err(|e: coffer_core::NameError| format!("default_org: {e}"))?;
+            c.default_org = v.parse().map_err(|e: coffer_core::NameError| format!("default_org: {e}"))?;
         }
         if let Some(days) = file.recovery_window_days {
             if !(1..=90).contains(&days) {
@@ -157,24 +144,14 @@ mod tests {
 
     #[test]
     fn toml_overrides_defaults() {
-        let c = Config::from_toml(
-            "listen = \"0.0.0.0:9000\"\ndefault_org = \"flyte\"\nrecovery_window_days = 30\n",
-        )
-        .unwrap();
+        let c = Config::from_toml("listen = \"0.0.0.0:9000\"\ndefault_org = \"flyte\"\nrecovery_window_days = 30\n")
+            .unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.default_org.as_str(), "flyte");
         assert_eq!(c.recovery_window, Duration::from_secs(30 * 86_400));
         assert_eq!(c.data_dir, PathBuf::from("coffer-data"));
-        assert!(
-            Config::from_toml("lisen = \"x\"")
-                .unwrap_err()
-                .contains("unknown field")
-        );
-        assert!(
-            Config::from_toml("default_org = \"Bad Org\"")
-                .unwrap_err()
-                .contains("default_org")
-        );
+        assert!(Config::from_toml("lisen = \"x\"").unwrap_err().contains("unknown field"));
+        assert!(Config::from_toml("default_org = \"Bad Org\"").unwrap_err().contains("default_org"));
         assert!(Config::from_toml("recovery_window_days = 0").is_err());
     }
 }

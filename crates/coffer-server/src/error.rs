@@ -55,10 +55,7 @@ fn describe_missing(missing: &[Missing]) -> String {
         .iter()
         .map(|m| {
             let searched: Vec<String> = m.searched.iter().map(ToString::to_string).collect();
-            let version = m
-                .version
-                .map(|v| format!(" version {v}"))
-                .unwrap_or_default();
+            let version = m.version.map(|v| format!(" version {v}")).unwrap_or_default();
             format!("{}{version} (searched {})", m.key, searched.join(", "))
         })
         .collect();

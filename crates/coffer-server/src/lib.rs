@@ -10,6 +10,7 @@
 //! `/v1/openapi.json`.
 
 pub mod api;
+mod auditor;
 mod auth;
 mod bootstrap;
 mod config;
@@ -21,7 +22,7 @@ pub use auth::{TokenText, hash_token};
 pub use bootstrap::{ADMIN_TOKEN_FILE, DB_FILE, ENDPOINT_FILE, KEYRING_FILE, ServeError};
 pub use config::{Config, ConfigError, EnvKek};
 pub use error::ServiceError;
-pub use policy::{Action, Denied, authorize};
+pub use policy::{Action, Denied, authorize, authorize_tokens};
 pub use service::{ResolveRequest, Resolved, Secrets};
 
 use std::net::SocketAddr;
@@ -37,24 +38,14 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 /// drains in-flight requests before returning.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let prepared = bootstrap::prepare(&config).await?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| ServeError::Bind {
-            addr: config.listen,
-            source: e,
-        })?;
-    let local: SocketAddr = listener.local_addr().map_err(|e| ServeError::Bind {
-        addr: config.listen,
-        source: e,
-    })?;
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|e| ServeError::Bind { addr: config.listen, source: e })?;
+    let local: SocketAddr = listener.local_addr().map_err(|e| ServeError::Bind { addr: config.listen, source: e })?;
     bootstrap::write_endpoint(&config.data_dir, local)?;
     if let Some(path) = &prepared.new_admin_token_file {
         tracing::info!(path = %path.display(), "created the bootstrap admin token (shown once, in this file only)");
     }
-    let state = Arc::new(api::AppState {
-        secrets: prepared.secrets,
-        config: config.clone(),
-    });
+    let state = Arc::new(api::AppState { secrets: prepared.secrets, config: config.clone() });
     spawn_purger(state.clone());
     tracing::info!(addr = %local, data_dir = %config.data_dir.display(), "coffer is serving");
     axum::serve(listener, api::router(state))

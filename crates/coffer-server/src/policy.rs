@@ -25,6 +25,8 @@ pub enum Action {
     PurgeSecret,
     /// Read one secret's metadata or versions.
     ReadMetadata,
+    /// Read the audit log.
+    ReadAudit,
     /// Read one secret's value by its exact scope.
     ReadValue,
     /// Resolve values for a task through the scope cascade.
@@ -48,6 +50,7 @@ impl Action {
             Action::ListSecrets => "secrets.list",
             Action::ManageTokens => "tokens.manage",
             Action::PurgeSecret => "secrets.purge",
+            Action::ReadAudit => "audit.read",
             Action::ReadMetadata => "secrets.metadata",
             Action::ReadValue => "secrets.value",
             Action::Resolve => "secrets.resolve",
@@ -63,13 +66,7 @@ impl Action {
             Role::Admin => true,
             Role::Writer => matches!(
                 self,
-                CreateSecret
-                    | UpdateSecret
-                    | DeleteSecret
-                    | RestoreSecret
-                    | PurgeSecret
-                    | ReadMetadata
-                    | ListSecrets
+                CreateSecret | UpdateSecret | DeleteSecret | RestoreSecret | PurgeSecret | ReadMetadata | ListSecrets
             ),
             Role::Reader => matches!(self, ReadMetadata | ListSecrets),
             Role::Fetcher => matches!(self, Resolve),
@@ -105,10 +102,7 @@ fn scope_pattern(s: &TokenScope) -> String {
 /// `target` is the secret's own scope (or, for listing, the filter).
 pub fn authorize(token: &TokenRecord, action: Action, target: &Scope) -> Result<(), Denied> {
     if !action.allowed_for(token.role) {
-        return Err(Denied(format!(
-            "token {} has role {}, which lacks the permission {action}",
-            token.id, token.role
-        )));
+        return Err(Denied(format!("token {} has role {}, which lacks the permission {action}", token.id, token.role)));
     }
     let s = &token.scope;
     let org_ok = s.org.as_ref().is_none_or(|o| o == target.org_name());
@@ -117,10 +111,34 @@ pub fn authorize(token: &TokenRecord, action: Action, target: &Scope) -> Result<
     if org_ok && project_ok && domain_ok {
         Ok(())
     } else {
-        Err(Denied(format!(
-            "token {} may use {action} only within scope {}, not {target}",
+        Err(Denied(format!("token {} may use {action} only within scope {}, not {target}", token.id, scope_pattern(s))))
+    }
+}
+
+/// Whether `token` may create or revoke a token bound to `target`: only an admin, and only for
+/// scopes inside its own (an org admin cannot mint tokens for other orgs or for every org).
+pub fn authorize_tokens(token: &TokenRecord, target: &TokenScope) -> Result<(), Denied> {
+    if token.role != Role::Admin {
+        return Err(Denied(format!(
+            "token {} has role {}, which lacks the permission {}",
             token.id,
-            scope_pattern(s)
+            token.role,
+            Action::ManageTokens
+        )));
+    }
+    let s = &token.scope;
+    let inside = (s.org.is_none() || s.org == target.org)
+        && (s.project.is_none() || s.project == target.project)
+        && (s.domain.is_none() || s.domain == target.domain);
+    if inside {
+        Ok(())
+    } else {
+        Err(Denied(format!(
+            "token {} may use {} only within scope {}, not {}",
+            token.id,
+            Action::ManageTokens,
+            scope_pattern(s),
+            scope_pattern(target)
         )))
     }
 }

@@ -4,12 +4,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use coffer_core::Role;
 use coffer_core::{Scope, SecretName, SecretValue, Timestamp, Version};
 use coffer_crypto::{KekId, Keyring, RecordAad};
 use coffer_store::{
-    ErrorKind, ListQuery, NewSecret, Page, SecretMeta, SecretStore, SecretType, StoreError,
-    TokenStore, VersionMeta,
+    AuditEntry, AuditQuery, AuditRecord, AuditStore, ChainBreak, ErrorKind, GENESIS, ListQuery, NewSecret, Page,
+    SecretMeta, SecretStore, SecretType, StoreError, TokenId, TokenRecord, TokenScope, TokenStore, VersionMeta,
+    verify_chain,
 };
+
+use crate::auditor::Auditor;
+use crate::auth::TokenText;
 
 use crate::error::{Missing, ServiceError};
 
@@ -53,6 +58,8 @@ pub(crate) enum KeySource {
 pub struct Secrets {
     store: Arc<dyn SecretStore>,
     tokens: Arc<dyn TokenStore>,
+    audit: Arc<dyn AuditStore>,
+    auditor: Auditor,
     keyring: RwLock<Keyring>,
     key_source: KeySource,
     recovery_window: Duration,
@@ -68,17 +75,65 @@ impl Secrets {
     pub(crate) fn new(
         store: Arc<dyn SecretStore>,
         tokens: Arc<dyn TokenStore>,
+        audit: Arc<dyn AuditStore>,
         keyring: Keyring,
         key_source: KeySource,
         recovery_window: Duration,
     ) -> Self {
-        Self {
-            store,
-            tokens,
-            keyring: RwLock::new(keyring),
-            key_source,
-            recovery_window,
+        let auditor = Auditor::spawn(audit.clone());
+        Self { store, tokens, audit, auditor, keyring: RwLock::new(keyring), key_source, recovery_window }
+    }
+
+    /// Appends audit records (reads, refusals, failures) and waits until they are durable.
+    pub async fn record(&self, entries: Vec<AuditEntry>) -> Result<(), ServiceError> {
+        Ok(self.auditor.append(entries).await?)
+    }
+
+    /// One page of audit records.
+    pub async fn audit_page(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, ServiceError> {
+        Ok(self.audit.list_audit(query).await?)
+    }
+
+    /// Walks the whole audit chain. Returns how many records were checked and the first break.
+    pub async fn verify_audit(&self) -> Result<(u64, Option<ChainBreak>), ServiceError> {
+        let (mut prev, mut prev_seq, mut checked) = (GENESIS, 0i64, 0u64);
+        loop {
+            let q = AuditQuery { after_seq: Some(prev_seq), limit: 1000, ..Default::default() };
+            let page = self.audit.list_audit(&q).await?;
+            if page.is_empty() {
+                return Ok((checked, None));
+            }
+            match verify_chain(prev, prev_seq, &page) {
+                Ok((p, s)) => {
+                    checked += page.len() as u64;
+                    prev = p;
+                    prev_seq = s;
+                }
+                Err(b) => return Ok((checked, Some(b))),
+            }
         }
+    }
+
+    /// Issues a token; returns its record and its text (the only copy).
+    pub async fn issue_token(
+        &self,
+        name: String,
+        role: Role,
+        scope: TokenScope,
+        expires_at: Option<Timestamp>,
+        audit: &AuditEntry,
+    ) -> Result<(TokenRecord, TokenText), ServiceError> {
+        Ok(crate::auth::issue(&*self.tokens, name, role, scope, expires_at, audit).await?)
+    }
+
+    /// Every token, newest first (never their text).
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>, ServiceError> {
+        Ok(self.tokens.list_tokens().await?)
+    }
+
+    /// Revokes a token.
+    pub async fn revoke_token(&self, id: &TokenId, audit: &AuditEntry) -> Result<TokenRecord, ServiceError> {
+        Ok(self.tokens.revoke_token(id, Timestamp::now(), audit).await?)
     }
 
     /// The token store.
@@ -86,24 +141,12 @@ impl Secrets {
         &*self.tokens
     }
 
-    fn seal(
-        &self,
-        scope: &Scope,
-        name: &SecretName,
-        v: Version,
-        value: &SecretValue,
-    ) -> Result<Vec<u8>, ServiceError> {
+    fn seal(&self, scope: &Scope, name: &SecretName, v: Version, value: &SecretValue) -> Result<Vec<u8>, ServiceError> {
         let ring = self.keyring.read().map_err(|_| poisoned())?;
         Ok(ring.seal(&RecordAad::new(scope, name, v), value)?)
     }
 
-    fn open(
-        &self,
-        scope: &Scope,
-        name: &SecretName,
-        v: Version,
-        sealed: &[u8],
-    ) -> Result<SecretValue, ServiceError> {
+    fn open(&self, scope: &Scope, name: &SecretName, v: Version, sealed: &[u8]) -> Result<SecretValue, ServiceError> {
         let ring = self.keyring.read().map_err(|_| poisoned())?;
         Ok(ring.open(&RecordAad::new(scope, name, v), sealed)?)
     }
@@ -115,16 +158,12 @@ impl Secrets {
         name: &SecretName,
         secret_type: SecretType,
         value: &SecretValue,
+        mut audit: AuditEntry,
     ) -> Result<SecretMeta, ServiceError> {
         let sealed = self.seal(scope, name, Version::FIRST, value)?;
-        let new = NewSecret {
-            scope: scope.clone(),
-            name: name.clone(),
-            secret_type,
-            sealed,
-            now: Timestamp::now(),
-        };
-        let meta = self.store.create(new).await?;
+        let new = NewSecret { scope: scope.clone(), name: name.clone(), secret_type, sealed, now: Timestamp::now() };
+        audit.version = Some(1);
+        let meta = self.store.create(new, &audit).await?;
         tracing::debug!(%scope, %name, bytes = value.len(), kind = value.kind().as_str(), "secret created");
         Ok(meta)
     }
@@ -135,25 +174,20 @@ impl Secrets {
         scope: &Scope,
         name: &SecretName,
         value: &SecretValue,
+        mut audit: AuditEntry,
     ) -> Result<SecretMeta, ServiceError> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.store.meta(scope, name).await?;
             if let Some(purge_at) = current.purge_at {
-                return Err(StoreError::PendingDeletion {
-                    what: format!("secret {name} in {scope}"),
-                    purge_at,
-                }
-                .into());
+                return Err(StoreError::PendingDeletion { what: format!("secret {name} in {scope}"), purge_at }.into());
             }
-            let next = current.current_version.next().ok_or_else(|| {
-                ServiceError::Invalid(format!("secret {name} has reached the last version number"))
-            })?;
+            let next = current
+                .current_version
+                .next()
+                .ok_or_else(|| ServiceError::Invalid(format!("secret {name} has reached the last version number")))?;
             let sealed = self.seal(scope, name, next, value)?;
-            match self
-                .store
-                .put_version(scope, name, next, sealed, Timestamp::now())
-                .await
-            {
+            audit.version = Some(next.get());
+            match self.store.put_version(scope, name, next, sealed, Timestamp::now(), &audit).await {
                 Err(e) if e.kind() == ErrorKind::VersionConflict => {
                     tokio::task::yield_now().await;
                     continue;
@@ -165,10 +199,7 @@ impl Secrets {
                 }
             }
         }
-        Err(ServiceError::Contended {
-            scope: scope.clone(),
-            name: name.clone(),
-        })
+        Err(ServiceError::Contended { scope: scope.clone(), name: name.clone() })
     }
 
     /// Metadata of one secret (including one scheduled for deletion).
@@ -209,10 +240,11 @@ impl Secrets {
         scope: &Scope,
         name: &SecretName,
         window: Option<Duration>,
+        audit: &AuditEntry,
     ) -> Result<SecretMeta, ServiceError> {
         let now = Timestamp::now();
         let purge_at = now.plus(window.unwrap_or(self.recovery_window));
-        Ok(self.store.delete(scope, name, now, purge_at).await?)
+        Ok(self.store.delete(scope, name, now, purge_at, audit).await?)
     }
 
     /// Cancels a scheduled deletion.
@@ -220,13 +252,14 @@ impl Secrets {
         &self,
         scope: &Scope,
         name: &SecretName,
+        audit: &AuditEntry,
     ) -> Result<SecretMeta, ServiceError> {
-        Ok(self.store.restore(scope, name, Timestamp::now()).await?)
+        Ok(self.store.restore(scope, name, Timestamp::now(), audit).await?)
     }
 
     /// Deletes for good.
-    pub async fn purge(&self, scope: &Scope, name: &SecretName) -> Result<(), ServiceError> {
-        Ok(self.store.purge(scope, name).await?)
+    pub async fn purge(&self, scope: &Scope, name: &SecretName, audit: &AuditEntry) -> Result<(), ServiceError> {
+        Ok(self.store.purge(scope, name, audit).await?)
     }
 
     /// Purges what is past its recovery window.
@@ -244,36 +277,20 @@ impl Secrets {
     /// secret scheduled for deletion counts as absent; any error other than "not found" stops
     /// the lookup. Fails with [`ServiceError::NotFoundInCascade`] listing every missing key and
     /// the scopes searched, so a task never starts with half its secrets.
-    pub async fn resolve(
-        &self,
-        context: &Scope,
-        requests: &[ResolveRequest],
-    ) -> Result<Vec<Resolved>, ServiceError> {
+    pub async fn resolve(&self, context: &Scope, requests: &[ResolveRequest]) -> Result<Vec<Resolved>, ServiceError> {
         let cascade = context.cascade();
         let mut out = Vec::with_capacity(requests.len());
         let mut missing = Vec::new();
         for req in requests {
             match self.resolve_one(&cascade, req).await? {
                 Some(r) => out.push(r),
-                None => missing.push(Missing {
-                    key: req.key.clone(),
-                    version: req.version,
-                    searched: cascade.clone(),
-                }),
+                None => missing.push(Missing { key: req.key.clone(), version: req.version, searched: cascade.clone() }),
             }
         }
-        if missing.is_empty() {
-            Ok(out)
-        } else {
-            Err(ServiceError::NotFoundInCascade(missing))
-        }
+        if missing.is_empty() { Ok(out) } else { Err(ServiceError::NotFoundInCascade(missing)) }
     }
 
-    async fn resolve_one(
-        &self,
-        cascade: &[Scope],
-        req: &ResolveRequest,
-    ) -> Result<Option<Resolved>, ServiceError> {
+    async fn resolve_one(&self, cascade: &[Scope], req: &ResolveRequest) -> Result<Option<Resolved>, ServiceError> {
         for scope in cascade {
             match self.store.read(scope, &req.key, req.version).await {
                 Ok((meta, sealed)) => {
@@ -320,9 +337,8 @@ impl Secrets {
             let mut ring = self.keyring.write().map_err(|_| poisoned())?;
             let mut next = Keyring::from_json(&ring.to_json())?;
             let id = next.rotate()?;
-            crate::bootstrap::write_private(path, next.to_json().as_bytes()).map_err(|e| {
-                ServiceError::Keyring(format!("cannot save {}: {e}", path.display()))
-            })?;
+            crate::bootstrap::write_private(path, next.to_json().as_bytes())
+                .map_err(|e| ServiceError::Keyring(format!("cannot save {}: {e}", path.display())))?;
             *ring = next;
             id
         };
@@ -330,11 +346,8 @@ impl Secrets {
         let moved = self
             .store
             .rewrap_all(&|scope, name, v, sealed| {
-                let ring = ring
-                    .read()
-                    .map_err(|_| "keyring lock poisoned".to_owned())?;
-                ring.rewrap(&RecordAad::new(scope, name, v), sealed)
-                    .map_err(|e| e.to_string())
+                let ring = ring.read().map_err(|_| "keyring lock poisoned".to_owned())?;
+                ring.rewrap(&RecordAad::new(scope, name, v), sealed).map_err(|e| e.to_string())
             })
             .await?;
         // A second pass proves nothing still needs the old keys before they are forgotten.
@@ -353,9 +366,8 @@ impl Secrets {
             for id in &old {
                 ring.retire(id);
             }
-            crate::bootstrap::write_private(path, ring.to_json().as_bytes()).map_err(|e| {
-                ServiceError::Keyring(format!("cannot save {}: {e}", path.display()))
-            })?;
+            crate::bootstrap::write_private(path, ring.to_json().as_bytes())
+                .map_err(|e| ServiceError::Keyring(format!("cannot save {}: {e}", path.display())))?;
         }
         Ok((new_id, moved))
     }

@@ -14,12 +14,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use coffer_core::{Role, Scope, SecretName, Timestamp, Version};
 use coffer_store::{
-    ListCursor, ListQuery, NewSecret, NewToken, Page, RewrapFn, SealedVersion, SecretMeta,
-    SecretStore, StoreError, TokenId, TokenRecord, TokenScope, TokenStore, VersionMeta,
+    AuditEntry, AuditQuery, AuditRecord, AuditStore, GENESIS, ListCursor, ListQuery, NewSecret, NewToken, Page,
+    RewrapFn, SealedVersion, SecretMeta, SecretStore, StoreError, TokenId, TokenRecord, TokenScope, TokenStore,
+    VersionMeta, chain_hash,
 };
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 const MAX_IDLE_READERS: usize = 8;
 const MAX_PAGE: u32 = 1000;
@@ -38,9 +37,7 @@ struct Inner {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.inner.path)
-            .finish()
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
     }
 }
 
@@ -77,13 +74,7 @@ impl SqliteStore {
             let mut conn = Connection::open(&path).map_err(map_err)?;
             configure(&conn)?;
             schema::migrate(&mut conn)?;
-            Ok(Self {
-                inner: Arc::new(Inner {
-                    path,
-                    writer: Mutex::new(conn),
-                    readers: Mutex::new(Vec::new()),
-                }),
-            })
+            Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(conn), readers: Mutex::new(Vec::new()) }) })
         })
         .await
         .map_err(StoreError::internal)?
@@ -136,8 +127,7 @@ impl SqliteStore {
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(map_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(map_err)?;
     // secure_delete: purged secrets and replaced records are overwritten, not left in free pages.
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
@@ -156,7 +146,8 @@ fn part<T: AsRef<str>>(p: Option<&T>) -> &str {
     p.map_or("", AsRef::as_ref)
 }
 
-const META_COLS: &str = "id, org, project, domain, name, secret_type, created_at, updated_at, current_version, deleted_at, purge_at";
+const META_COLS: &str =
+    "id, org, project, domain, name, secret_type, created_at, updated_at, current_version, deleted_at, purge_at";
 
 struct MetaRow {
     id: i64,
@@ -164,9 +155,7 @@ struct MetaRow {
 }
 
 fn corrupt(reason: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        reason: reason.to_string(),
-    }
+    StoreError::Corrupt { reason: reason.to_string() }
 }
 
 fn meta_row(row: &Row<'_>) -> rusqlite::Result<Result<MetaRow, StoreError>> {
@@ -185,14 +174,8 @@ fn meta_row(row: &Row<'_>) -> rusqlite::Result<Result<MetaRow, StoreError>> {
         let opt = |s: String| (!s.is_empty()).then_some(s);
         let scope = Scope::new(
             org.parse().map_err(corrupt)?,
-            opt(project)
-                .map(|p| p.parse())
-                .transpose()
-                .map_err(corrupt)?,
-            opt(domain)
-                .map(|d| d.parse())
-                .transpose()
-                .map_err(corrupt)?,
+            opt(project).map(|p| p.parse()).transpose().map_err(corrupt)?,
+            opt(domain).map(|d| d.parse()).transpose().map_err(corrupt)?,
         );
         let meta = SecretMeta {
             scope,
@@ -209,30 +192,16 @@ fn meta_row(row: &Row<'_>) -> rusqlite::Result<Result<MetaRow, StoreError>> {
 }
 
 fn version_of(n: i64) -> Result<Version, StoreError> {
-    u32::try_from(n)
-        .ok()
-        .and_then(Version::new)
-        .ok_or_else(|| corrupt(format!("bad version number {n}")))
+    u32::try_from(n).ok().and_then(Version::new).ok_or_else(|| corrupt(format!("bad version number {n}")))
 }
 
-fn find(
-    conn: &Connection,
-    scope: &Scope,
-    name: &SecretName,
-) -> Result<Option<MetaRow>, StoreError> {
-    let sql = format!(
-        "SELECT {META_COLS} FROM secrets WHERE org=?1 AND project=?2 AND domain=?3 AND name=?4"
-    );
+fn find(conn: &Connection, scope: &Scope, name: &SecretName) -> Result<Option<MetaRow>, StoreError> {
+    let sql = format!("SELECT {META_COLS} FROM secrets WHERE org=?1 AND project=?2 AND domain=?3 AND name=?4");
     let row = conn
         .prepare_cached(&sql)
         .map_err(map_err)?
         .query_row(
-            params![
-                scope.org_name().as_str(),
-                part(scope.project()),
-                part(scope.domain()),
-                name.as_str()
-            ],
+            params![scope.org_name().as_str(), part(scope.project()), part(scope.domain()), name.as_str()],
             meta_row,
         )
         .optional()
@@ -241,24 +210,20 @@ fn find(
 }
 
 fn must_find(conn: &Connection, scope: &Scope, name: &SecretName) -> Result<MetaRow, StoreError> {
-    find(conn, scope, name)?.ok_or_else(|| StoreError::NotFound {
-        what: what(scope, name),
-    })
+    find(conn, scope, name)?.ok_or_else(|| StoreError::NotFound { what: what(scope, name) })
 }
 
 fn live(row: &MetaRow) -> Result<(), StoreError> {
     match row.meta.purge_at {
-        Some(purge_at) => Err(StoreError::PendingDeletion {
-            what: what(&row.meta.scope, &row.meta.name),
-            purge_at,
-        }),
+        Some(purge_at) => Err(StoreError::PendingDeletion { what: what(&row.meta.scope, &row.meta.name), purge_at }),
         None => Ok(()),
     }
 }
 
 #[async_trait]
 impl SecretStore for SqliteStore {
-    async fn create(&self, new: NewSecret) -> Result<SecretMeta, StoreError> {
+    async fn create(&self, new: NewSecret, audit: &AuditEntry) -> Result<SecretMeta, StoreError> {
+        let audit = audit.clone();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
             if let Some(existing) = find(&tx, &new.scope, &new.name)? {
@@ -286,6 +251,7 @@ impl SecretStore for SqliteStore {
             )
             .map_err(map_err)?;
             let row = must_find(&tx, &new.scope, &new.name)?;
+            append(&tx, std::slice::from_ref(&audit))?;
             tx.commit().map_err(map_err)?;
             Ok(row.meta)
         })
@@ -299,8 +265,9 @@ impl SecretStore for SqliteStore {
         version: Version,
         sealed: Vec<u8>,
         now: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<SecretMeta, StoreError> {
-        let (scope, name) = (scope.clone(), name.clone());
+        let (scope, name, audit) = (scope.clone(), name.clone(), audit.clone());
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
             let row = must_find(&tx, &scope, &name)?;
@@ -322,6 +289,7 @@ impl SecretStore for SqliteStore {
                 params![row.id, version.get(), now.as_millis()],
             )
             .map_err(map_err)?;
+            append(&tx, std::slice::from_ref(&audit))?;
             tx.commit().map_err(map_err)?;
             Ok(SecretMeta { current_version: version, updated_at: now, ..row.meta })
         })
@@ -330,8 +298,7 @@ impl SecretStore for SqliteStore {
 
     async fn meta(&self, scope: &Scope, name: &SecretName) -> Result<SecretMeta, StoreError> {
         let (scope, name) = (scope.clone(), name.clone());
-        self.read(move |conn| Ok(must_find(conn, &scope, &name)?.meta))
-            .await
+        self.read(move |conn| Ok(must_find(conn, &scope, &name)?.meta)).await
     }
 
     async fn read(
@@ -410,20 +377,15 @@ impl SecretStore for SqliteStore {
         .await
     }
 
-    async fn versions(
-        &self,
-        scope: &Scope,
-        name: &SecretName,
-    ) -> Result<Vec<VersionMeta>, StoreError> {
+    async fn versions(&self, scope: &Scope, name: &SecretName) -> Result<Vec<VersionMeta>, StoreError> {
         let (scope, name) = (scope.clone(), name.clone());
         self.read(move |conn| {
             let row = must_find(conn, &scope, &name)?;
             let mut stmt = conn
                 .prepare_cached("SELECT version, created_at FROM secret_versions WHERE secret_id=?1 ORDER BY version")
                 .map_err(map_err)?;
-            let rows = stmt
-                .query_map(params![row.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(map_err)?;
+            let rows =
+                stmt.query_map(params![row.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).map_err(map_err)?;
             let mut out = Vec::new();
             for r in rows {
                 let (v, at) = r.map_err(map_err)?;
@@ -440,12 +402,11 @@ impl SecretStore for SqliteStore {
         name: &SecretName,
         now: Timestamp,
         purge_at: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<SecretMeta, StoreError> {
-        let (scope, name) = (scope.clone(), name.clone());
+        let (scope, name, audit) = (scope.clone(), name.clone(), audit.clone());
         self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
             let row = must_find(&tx, &scope, &name)?;
             live(&row)?;
             tx.execute(
@@ -453,13 +414,9 @@ impl SecretStore for SqliteStore {
                 params![row.id, now.as_millis(), purge_at.as_millis()],
             )
             .map_err(map_err)?;
+            append(&tx, std::slice::from_ref(&audit))?;
             tx.commit().map_err(map_err)?;
-            Ok(SecretMeta {
-                deleted_at: Some(now),
-                purge_at: Some(purge_at),
-                updated_at: now,
-                ..row.meta
-            })
+            Ok(SecretMeta { deleted_at: Some(now), purge_at: Some(purge_at), updated_at: now, ..row.meta })
         })
         .await
     }
@@ -469,44 +426,37 @@ impl SecretStore for SqliteStore {
         scope: &Scope,
         name: &SecretName,
         now: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<SecretMeta, StoreError> {
-        let (scope, name) = (scope.clone(), name.clone());
+        let (scope, name, audit) = (scope.clone(), name.clone(), audit.clone());
         self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
             let row = must_find(&tx, &scope, &name)?;
             if row.meta.purge_at.is_none() {
-                return Err(StoreError::NotDeleted {
-                    what: what(&scope, &name),
-                });
+                return Err(StoreError::NotDeleted { what: what(&scope, &name) });
             }
             tx.execute(
                 "UPDATE secrets SET deleted_at=NULL, purge_at=NULL, updated_at=?2 WHERE id=?1",
                 params![row.id, now.as_millis()],
             )
             .map_err(map_err)?;
+            append(&tx, std::slice::from_ref(&audit))?;
             tx.commit().map_err(map_err)?;
-            Ok(SecretMeta {
-                deleted_at: None,
-                purge_at: None,
-                updated_at: now,
-                ..row.meta
-            })
+            Ok(SecretMeta { deleted_at: None, purge_at: None, updated_at: now, ..row.meta })
         })
         .await
     }
 
-    async fn purge(&self, scope: &Scope, name: &SecretName) -> Result<(), StoreError> {
-        let (scope, name) = (scope.clone(), name.clone());
+    async fn purge(&self, scope: &Scope, name: &SecretName, audit: &AuditEntry) -> Result<(), StoreError> {
+        let (scope, name, audit) = (scope.clone(), name.clone(), audit.clone());
         self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
             let row = must_find(&tx, &scope, &name)?;
-            tx.execute("DELETE FROM secrets WHERE id=?1", params![row.id])
-                .map_err(map_err)?;
-            tx.commit().map_err(map_err)
+            tx.execute("DELETE FROM secrets WHERE id=?1", params![row.id]).map_err(map_err)?;
+            append(&tx, std::slice::from_ref(&audit))?;
+            tx.commit().map_err(map_err)?;
+            scrub_wal(conn);
+            Ok(())
         })
         .await
     }
@@ -514,10 +464,7 @@ impl SecretStore for SqliteStore {
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.write(move |conn| {
             let n = conn
-                .execute(
-                    "DELETE FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1",
-                    params![now.as_millis()],
-                )
+                .execute("DELETE FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1", params![now.as_millis()])
                 .map_err(map_err)?;
             Ok(n as u64)
         })
@@ -530,25 +477,19 @@ impl SecretStore for SqliteStore {
         let inner = self.inner.clone();
         let mut conn = inner.writer.lock().map_err(|_| poisoned())?;
         tokio::task::block_in_place(|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
             let mut replaced = 0u64;
             let rows: Vec<(i64, i64, Vec<u8>)> = {
                 let mut stmt = tx
                     .prepare("SELECT secret_id, version, sealed FROM secret_versions ORDER BY secret_id, version")
                     .map_err(map_err)?;
-                let it = stmt
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .map_err(map_err)?;
+                let it = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(map_err)?;
                 it.collect::<Result<_, _>>().map_err(map_err)?
             };
             for (secret_id, version, sealed) in rows {
                 let meta = {
                     let sql = format!("SELECT {META_COLS} FROM secrets WHERE id=?1");
-                    tx.query_row(&sql, params![secret_id], meta_row)
-                        .map_err(map_err)??
-                        .meta
+                    tx.query_row(&sql, params![secret_id], meta_row).map_err(map_err)??.meta
                 };
                 let v = version_of(version)?;
                 match f(&meta.scope, &meta.name, v, &sealed) {
@@ -576,16 +517,11 @@ impl SecretStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn| {
-            conn.query_row("SELECT count(*) FROM secrets", [], |_| Ok(()))
-                .map_err(map_err)
-        })
-        .await
+        self.read(|conn| conn.query_row("SELECT count(*) FROM secrets", [], |_| Ok(())).map_err(map_err)).await
     }
 }
 
-const TOKEN_COLS: &str =
-    "id, name, role, org, project, domain, hash, created_at, expires_at, revoked_at";
+const TOKEN_COLS: &str = "id, name, role, org, project, domain, hash, created_at, expires_at, revoked_at";
 
 fn token_row(row: &Row<'_>) -> rusqlite::Result<Result<TokenRecord, StoreError>> {
     let id: String = row.get(0)?;
@@ -608,9 +544,7 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<Result<TokenRecord, StoreError>>
                 project: project.map(|p| p.parse()).transpose().map_err(corrupt)?,
                 domain: domain.map(|d| d.parse()).transpose().map_err(corrupt)?,
             },
-            hash: hash
-                .try_into()
-                .map_err(|_| corrupt("token hash is not 32 bytes"))?,
+            hash: hash.try_into().map_err(|_| corrupt("token hash is not 32 bytes"))?,
             created_at: Timestamp::from_millis(created_at),
             expires_at: expires_at.map(Timestamp::from_millis),
             revoked_at: revoked_at.map(Timestamp::from_millis),
@@ -620,17 +554,16 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<Result<TokenRecord, StoreError>>
 
 fn token_by_id(conn: &Connection, id: &str) -> Result<Option<TokenRecord>, StoreError> {
     let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE id=?1");
-    conn.query_row(&sql, params![id], token_row)
-        .optional()
-        .map_err(map_err)?
-        .transpose()
+    conn.query_row(&sql, params![id], token_row).optional().map_err(map_err)?.transpose()
 }
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn create_token(&self, t: NewToken) -> Result<TokenRecord, StoreError> {
+    async fn create_token(&self, t: NewToken, audit: &AuditEntry) -> Result<TokenRecord, StoreError> {
+        let audit = audit.clone();
         self.write(move |conn| {
-            let res = conn.execute(
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let res = tx.execute(
                 "INSERT INTO tokens (id, name, role, org, project, domain, hash, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
@@ -650,7 +583,12 @@ impl TokenStore for SqliteStore {
                     Err(StoreError::AlreadyExists { what: format!("token {}", t.id) })
                 }
                 Err(e) => Err(map_err(e)),
-                Ok(_) => token_by_id(conn, &t.id.0)?.ok_or_else(|| corrupt("token vanished after insert")),
+                Ok(_) => {
+                    let rec = token_by_id(&tx, &t.id.0)?.ok_or_else(|| corrupt("token vanished after insert"))?;
+                    append(&tx, std::slice::from_ref(&audit))?;
+                    tx.commit().map_err(map_err)?;
+                    Ok(rec)
+                }
             }
         })
         .await
@@ -684,23 +622,141 @@ impl TokenStore for SqliteStore {
         .await
     }
 
-    async fn revoke_token(&self, id: &TokenId, now: Timestamp) -> Result<TokenRecord, StoreError> {
-        let id = id.clone();
+    async fn revoke_token(&self, id: &TokenId, now: Timestamp, audit: &AuditEntry) -> Result<TokenRecord, StoreError> {
+        let (id, audit) = (id.clone(), audit.clone());
         self.write(move |conn| {
-            let n = conn
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let n = tx
                 .execute(
                     "UPDATE tokens SET revoked_at=COALESCE(revoked_at, ?2) WHERE id=?1",
                     params![id.0, now.as_millis()],
                 )
                 .map_err(map_err)?;
             if n == 0 {
-                return Err(StoreError::NotFound {
-                    what: format!("token {id}"),
-                });
+                return Err(StoreError::NotFound { what: format!("token {id}") });
             }
-            token_by_id(conn, &id.0)?.ok_or_else(|| StoreError::NotFound {
-                what: format!("token {id}"),
-            })
+            let rec = token_by_id(&tx, &id.0)?.ok_or_else(|| StoreError::NotFound { what: format!("token {id}") })?;
+            append(&tx, std::slice::from_ref(&audit))?;
+            tx.commit().map_err(map_err)?;
+            Ok(rec)
+        })
+        .await
+    }
+}
+
+/// Appends entries after the current tail of the chain, inside the caller's transaction.
+fn append(conn: &Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    let tail: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .map_err(map_err)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(map_err)?;
+    let (mut seq, mut prev) = match tail {
+        Some((seq, hash)) => (seq, hash.try_into().map_err(|_| corrupt("audit hash is not 32 bytes"))?),
+        None => (0, GENESIS),
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO audit_log (seq, time, request_id, token_id, token_name, action, org, project, domain,
+                                    target, version, outcome, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )
+        .map_err(map_err)?;
+    for e in entries {
+        seq += 1;
+        let hash = chain_hash(&prev, seq, e);
+        stmt.execute(params![
+            seq,
+            e.time.as_millis(),
+            e.request_id,
+            e.token_id,
+            e.token_name,
+            e.action,
+            e.org,
+            e.project,
+            e.domain,
+            e.target,
+            e.version,
+            e.outcome,
+            &prev[..],
+            &hash[..]
+        ])
+        .map_err(map_err)?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<Result<AuditRecord, StoreError>> {
+    let prev: Vec<u8> = r.get(12)?;
+    let hash: Vec<u8> = r.get(13)?;
+    let entry = AuditEntry {
+        time: Timestamp::from_millis(r.get(1)?),
+        request_id: r.get(2)?,
+        token_id: r.get(3)?,
+        token_name: r.get(4)?,
+        action: r.get(5)?,
+        org: r.get(6)?,
+        project: r.get(7)?,
+        domain: r.get(8)?,
+        target: r.get(9)?,
+        version: r.get(10)?,
+        outcome: r.get(11)?,
+    };
+    let seq: i64 = r.get(0)?;
+    Ok((|| {
+        Ok(AuditRecord {
+            seq,
+            entry,
+            prev_hash: prev
+                .try_into()
+                .map_err(|_| corrupt(format!("audit record {seq}: prev_hash is not 32 bytes")))?,
+            hash: hash.try_into().map_err(|_| corrupt(format!("audit record {seq}: hash is not 32 bytes")))?,
+        })
+    })())
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let entries = entries.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            append(&tx, &entries)?;
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let q = q.clone();
+        self.read(move |conn| {
+            let limit = i64::from(q.limit.clamp(1, 1000));
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, time, request_id, token_id, token_name, action, org, project, domain, target, version,
+                            outcome, prev_hash, hash
+                     FROM audit_log
+                     WHERE seq > ?1 AND (?2 IS NULL OR time >= ?2) AND (?3 IS NULL OR target = ?3)
+                       AND (?5 IS NULL OR org = ?5)
+                     ORDER BY seq LIMIT ?4",
+                )
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(
+                    params![q.after_seq.unwrap_or(0), q.since.map(Timestamp::as_millis), q.target, limit, q.org],
+                    audit_row,
+                )
+                .map_err(map_err)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r.map_err(map_err)??);
+            }
+            Ok(out)
         })
         .await
     }

@@ -42,12 +42,29 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER,
         revoked_at INTEGER
     );",
+    // 2: the hash-chained audit log.
+    "CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        token_id TEXT NOT NULL,
+        token_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        org TEXT NOT NULL,
+        project TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        target TEXT NOT NULL,
+        version INTEGER,
+        outcome TEXT NOT NULL,
+        prev_hash BLOB NOT NULL,
+        hash BLOB NOT NULL
+    );
+    CREATE INDEX audit_log_target ON audit_log (target, seq);
+    CREATE INDEX audit_log_time ON audit_log (time);",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(map_err)?;
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(map_err)?;
     let current = usize::try_from(current).unwrap_or(0);
     if current > MIGRATIONS.len() {
         return Err(StoreError::Corrupt {
@@ -60,8 +77,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction().map_err(map_err)?;
         tx.execute_batch(sql).map_err(map_err)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)
-            .map_err(map_err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(map_err)?;
         tx.commit().map_err(map_err)?;
     }
     Ok(())

@@ -4,9 +4,7 @@ use coffer_store_sqlite::SqliteStore;
 
 async fn fresh() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("coffer.db"))
-        .await
-        .unwrap();
+    let store = SqliteStore::open(&dir.path().join("coffer.db")).await.unwrap();
     (store, dir)
 }
 

@@ -9,6 +9,7 @@
 //! other number with [`StoreError::VersionConflict`], so concurrent writers never lose or
 //! duplicate a version: the loser re-reads and retries.
 
+mod audit;
 mod error;
 mod model;
 #[cfg(feature = "testkit")]
@@ -17,20 +18,23 @@ pub mod testkit;
 use async_trait::async_trait;
 use coffer_core::{Scope, SecretName, Timestamp, Version};
 
+pub use audit::{AuditEntry, AuditQuery, AuditRecord, ChainBreak, GENESIS, chain_hash, verify_chain};
 pub use error::{ErrorKind, StoreError};
 pub use model::{
-    ListCursor, ListQuery, NewSecret, NewToken, Page, SealedVersion, SecretMeta, SecretType,
-    SecretTypeError, TokenId, TokenRecord, TokenScope, VersionMeta,
+    ListCursor, ListQuery, NewSecret, NewToken, Page, SealedVersion, SecretMeta, SecretType, SecretTypeError, TokenId,
+    TokenRecord, TokenScope, VersionMeta,
 };
 
 /// Callback for [`SecretStore::rewrap_all`]: given a version's identity and sealed bytes,
 /// returns `Ok(Some(new))` to replace them, `Ok(None)` to keep them, or an error message.
-pub type RewrapFn<'a> = dyn Fn(&Scope, &SecretName, Version, &[u8]) -> Result<Option<Vec<u8>>, String>
-    + Send
-    + Sync
-    + 'a;
+pub type RewrapFn<'a> =
+    dyn Fn(&Scope, &SecretName, Version, &[u8]) -> Result<Option<Vec<u8>>, String> + Send + Sync + 'a;
 
 /// Secrets and their versions, sealed.
+///
+/// Every method that changes something takes the [`AuditEntry`] describing the change and
+/// writes it, chained, in the same transaction: the change and its record commit together or
+/// not at all.
 ///
 /// Every method that names a secret addresses it by (scope, name). "Not found" always means
 /// the (scope, name) pair has no row at all; a secret scheduled for deletion is found and
@@ -41,7 +45,7 @@ pub trait SecretStore: Send + Sync {
     ///
     /// Errors: [`StoreError::AlreadyExists`] when the name is live at that scope;
     /// [`StoreError::PendingDeletion`] when it is scheduled for deletion (restore or purge it first).
-    async fn create(&self, new: NewSecret) -> Result<SecretMeta, StoreError>;
+    async fn create(&self, new: NewSecret, audit: &AuditEntry) -> Result<SecretMeta, StoreError>;
 
     /// Appends version `version`, which must be the current version plus one.
     ///
@@ -54,6 +58,7 @@ pub trait SecretStore: Send + Sync {
         version: Version,
         sealed: Vec<u8>,
         now: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<SecretMeta, StoreError>;
 
     /// The secret's metadata, including when it is scheduled for deletion.
@@ -74,11 +79,7 @@ pub trait SecretStore: Send + Sync {
     async fn list(&self, query: &ListQuery) -> Result<Page<SecretMeta>, StoreError>;
 
     /// Every version of a secret, oldest first.
-    async fn versions(
-        &self,
-        scope: &Scope,
-        name: &SecretName,
-    ) -> Result<Vec<VersionMeta>, StoreError>;
+    async fn versions(&self, scope: &Scope, name: &SecretName) -> Result<Vec<VersionMeta>, StoreError>;
 
     /// Schedules a secret for deletion at `purge_at`. Reads fail until it is restored.
     ///
@@ -89,6 +90,7 @@ pub trait SecretStore: Send + Sync {
         name: &SecretName,
         now: Timestamp,
         purge_at: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<SecretMeta, StoreError>;
 
     /// Cancels a scheduled deletion.
@@ -99,12 +101,13 @@ pub trait SecretStore: Send + Sync {
         scope: &Scope,
         name: &SecretName,
         now: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<SecretMeta, StoreError>;
 
     /// Removes a secret and all its versions for good, scheduled or not.
     ///
     /// Errors: [`StoreError::NotFound`].
-    async fn purge(&self, scope: &Scope, name: &SecretName) -> Result<(), StoreError>;
+    async fn purge(&self, scope: &Scope, name: &SecretName, audit: &AuditEntry) -> Result<(), StoreError>;
 
     /// Purges every secret whose deletion time has passed. Returns how many were purged.
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
@@ -123,7 +126,7 @@ pub trait TokenStore: Send + Sync {
     /// Stores a new token.
     ///
     /// Errors: [`StoreError::AlreadyExists`] when the id or hash is taken.
-    async fn create_token(&self, token: NewToken) -> Result<TokenRecord, StoreError>;
+    async fn create_token(&self, token: NewToken, audit: &AuditEntry) -> Result<TokenRecord, StoreError>;
 
     /// The token with this hash, revoked and expired ones included (the caller decides).
     /// `Ok(None)` when no token has the hash.
@@ -135,5 +138,16 @@ pub trait TokenStore: Send + Sync {
     /// Marks a token revoked.
     ///
     /// Errors: [`StoreError::NotFound`].
-    async fn revoke_token(&self, id: &TokenId, now: Timestamp) -> Result<TokenRecord, StoreError>;
+    async fn revoke_token(&self, id: &TokenId, now: Timestamp, audit: &AuditEntry) -> Result<TokenRecord, StoreError>;
+}
+
+/// The tamper-evident audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends entries, chained, in one transaction (group commit for reads, denials and
+    /// failed requests). `Ok` means they are durable.
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+
+    /// Records in `seq` order matching `query`.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use coffer_core::{Role, Scope, SecretName, Timestamp, Version};
 
 use crate::{
-    ErrorKind, ListQuery, NewSecret, NewToken, SecretStore, SecretType, StoreError, TokenId,
-    TokenScope, TokenStore,
+    AuditEntry, AuditQuery, AuditStore, ErrorKind, GENESIS, ListQuery, NewSecret, NewToken, SecretStore, SecretType,
+    StoreError, TokenId, TokenScope, TokenStore, verify_chain,
 };
 
 /// Generates one `#[tokio::test]` per conformance check.
@@ -27,7 +27,9 @@ macro_rules! conformance_suite {
             create_then_read, duplicate_create_changes_nothing, versions_are_consecutive_and_immutable,
             missing_things_are_not_found, scopes_are_independent, delete_restore_purge_lifecycle,
             purge_expired_only_purges_due, list_filters_and_pages, concurrent_writers_lose_nothing,
-            rewrap_replaces_sealed_bytes, tokens_round_trip, sealed_bytes_are_kept_exactly);
+            rewrap_replaces_sealed_bytes, tokens_round_trip, sealed_bytes_are_kept_exactly,
+            mutations_are_audited_in_their_transaction, audit_chain_stays_linear_under_concurrency,
+            audit_listing_filters);
     };
     (@tests $make:expr; $($t:ident),* $(,)?) => {
         $(
@@ -40,12 +42,28 @@ macro_rules! conformance_suite {
     };
 }
 
+fn au() -> AuditEntry {
+    entry("test.write", "x")
+}
+
+fn entry(action: &str, target: &str) -> AuditEntry {
+    AuditEntry {
+        time: t(7),
+        request_id: "req".into(),
+        token_id: "tok_test".into(),
+        token_name: "tester".into(),
+        action: action.into(),
+        org: "acme".into(),
+        project: String::new(),
+        domain: String::new(),
+        target: target.into(),
+        version: None,
+        outcome: "ok".into(),
+    }
+}
+
 fn scope(org: &str, project: Option<&str>, domain: Option<&str>) -> Scope {
-    Scope::new(
-        org.parse().unwrap(),
-        project.map(|p| p.parse().unwrap()),
-        domain.map(|d| d.parse().unwrap()),
-    )
+    Scope::new(org.parse().unwrap(), project.map(|p| p.parse().unwrap()), domain.map(|d| d.parse().unwrap()))
 }
 
 fn name(s: &str) -> SecretName {
@@ -75,9 +93,9 @@ fn kind<T: std::fmt::Debug>(r: Result<T, StoreError>) -> ErrorKind {
 }
 
 /// A created secret reads back with version 1 and its sealed bytes.
-pub async fn create_then_read<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn create_then_read<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", Some("ml"), Some("dev"));
-    let meta = s.create(new(&sc, "api-key", b"sealed-1")).await.unwrap();
+    let meta = s.create(new(&sc, "api-key", b"sealed-1"), &au()).await.unwrap();
     assert_eq!(meta.current_version, Version::FIRST);
     assert_eq!(meta.created_at, t(1_000));
     assert_eq!(meta.deleted_at, None);
@@ -93,39 +111,28 @@ pub async fn create_then_read<S: SecretStore + TokenStore>(s: Arc<S>) {
 }
 
 /// Creating a live name again is refused and leaves the original untouched.
-pub async fn duplicate_create_changes_nothing<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn duplicate_create_changes_nothing<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", None, None);
-    s.create(new(&sc, "dup", b"first")).await.unwrap();
-    assert_eq!(
-        kind(s.create(new(&sc, "dup", b"second")).await),
-        ErrorKind::AlreadyExists
-    );
+    s.create(new(&sc, "dup", b"first"), &au()).await.unwrap();
+    assert_eq!(kind(s.create(new(&sc, "dup", b"second"), &au()).await), ErrorKind::AlreadyExists);
     let (m, r) = s.read(&sc, &name("dup"), None).await.unwrap();
     assert_eq!(r.sealed, b"first");
     assert_eq!(m.current_version, Version::FIRST);
 }
 
 /// Versions go 1, 2, 3; writing a version that is not current + 1 is a conflict.
-pub async fn versions_are_consecutive_and_immutable<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn versions_are_consecutive_and_immutable<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", Some("ml"), None);
     let n = name("rotating");
-    s.create(new(&sc, "rotating", b"v1")).await.unwrap();
-    let m2 = s
-        .put_version(&sc, &n, v(2), b"v2".to_vec(), t(2_000))
-        .await
-        .unwrap();
+    s.create(new(&sc, "rotating", b"v1"), &au()).await.unwrap();
+    let m2 = s.put_version(&sc, &n, v(2), b"v2".to_vec(), t(2_000), &au()).await.unwrap();
     assert_eq!(m2.current_version, v(2));
     assert_eq!(m2.updated_at, t(2_000));
     assert_eq!(m2.created_at, t(1_000));
-    s.put_version(&sc, &n, v(3), b"v3".to_vec(), t(3_000))
-        .await
-        .unwrap();
+    s.put_version(&sc, &n, v(3), b"v3".to_vec(), t(3_000), &au()).await.unwrap();
     for bad in [1, 2, 3, 5] {
         assert_eq!(
-            kind(
-                s.put_version(&sc, &n, v(bad), b"x".to_vec(), t(4_000))
-                    .await
-            ),
+            kind(s.put_version(&sc, &n, v(bad), b"x".to_vec(), t(4_000), &au()).await),
             ErrorKind::VersionConflict,
             "version {bad}"
         );
@@ -137,40 +144,28 @@ pub async fn versions_are_consecutive_and_immutable<S: SecretStore + TokenStore>
     let (m, latest) = s.read(&sc, &n, None).await.unwrap();
     assert_eq!(latest.sealed, b"v3");
     assert_eq!(m.current_version, v(3));
-    let versions: Vec<u32> = s
-        .versions(&sc, &n)
-        .await
-        .unwrap()
-        .iter()
-        .map(|x| x.version.get())
-        .collect();
+    let versions: Vec<u32> = s.versions(&sc, &n).await.unwrap().iter().map(|x| x.version.get()).collect();
     assert_eq!(versions, [1, 2, 3]);
     assert_eq!(kind(s.read(&sc, &n, Some(v(4))).await), ErrorKind::NotFound);
 }
 
 /// Every operation on a missing secret says "not found".
-pub async fn missing_things_are_not_found<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn missing_things_are_not_found<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", None, Some("prod"));
     let n = name("ghost");
     assert_eq!(kind(s.meta(&sc, &n).await), ErrorKind::NotFound);
     assert_eq!(kind(s.read(&sc, &n, None).await), ErrorKind::NotFound);
     assert_eq!(kind(s.versions(&sc, &n).await), ErrorKind::NotFound);
-    assert_eq!(
-        kind(s.put_version(&sc, &n, v(2), b"x".to_vec(), t(1)).await),
-        ErrorKind::NotFound
-    );
-    assert_eq!(
-        kind(s.delete(&sc, &n, t(1), t(2)).await),
-        ErrorKind::NotFound
-    );
-    assert_eq!(kind(s.restore(&sc, &n, t(1)).await), ErrorKind::NotFound);
-    assert_eq!(kind(s.purge(&sc, &n).await), ErrorKind::NotFound);
+    assert_eq!(kind(s.put_version(&sc, &n, v(2), b"x".to_vec(), t(1), &au()).await), ErrorKind::NotFound);
+    assert_eq!(kind(s.delete(&sc, &n, t(1), t(2), &au()).await), ErrorKind::NotFound);
+    assert_eq!(kind(s.restore(&sc, &n, t(1), &au()).await), ErrorKind::NotFound);
+    assert_eq!(kind(s.purge(&sc, &n, &au()).await), ErrorKind::NotFound);
     let msg = s.meta(&sc, &n).await.unwrap_err().to_string();
     assert!(msg.contains("ghost"), "{msg}");
 }
 
 /// The same name at four scope levels and in two orgs is five different secrets.
-pub async fn scopes_are_independent<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn scopes_are_independent<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let scopes = [
         scope("acme", None, None),
         scope("acme", None, Some("dev")),
@@ -179,88 +174,59 @@ pub async fn scopes_are_independent<S: SecretStore + TokenStore>(s: Arc<S>) {
         scope("other", None, None),
     ];
     for (i, sc) in scopes.iter().enumerate() {
-        s.create(new(sc, "shared", format!("at-{i}").as_bytes()))
-            .await
-            .unwrap();
+        s.create(new(sc, "shared", format!("at-{i}").as_bytes()), &au()).await.unwrap();
     }
     for (i, sc) in scopes.iter().enumerate() {
         let (m, r) = s.read(sc, &name("shared"), None).await.unwrap();
         assert_eq!(r.sealed, format!("at-{i}").as_bytes());
         assert_eq!(&m.scope, sc);
     }
-    s.purge(&scopes[0], &name("shared")).await.unwrap();
+    s.purge(&scopes[0], &name("shared"), &au()).await.unwrap();
     assert!(s.read(&scopes[1], &name("shared"), None).await.is_ok());
 }
 
 /// Soft delete, restore, purge, and re-create after purge.
-pub async fn delete_restore_purge_lifecycle<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn delete_restore_purge_lifecycle<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", None, None);
     let n = name("temp");
-    s.create(new(&sc, "temp", b"v1")).await.unwrap();
-    s.put_version(&sc, &n, v(2), b"v2".to_vec(), t(2_000))
-        .await
-        .unwrap();
-    let d = s.delete(&sc, &n, t(5_000), t(9_000)).await.unwrap();
+    s.create(new(&sc, "temp", b"v1"), &au()).await.unwrap();
+    s.put_version(&sc, &n, v(2), b"v2".to_vec(), t(2_000), &au()).await.unwrap();
+    let d = s.delete(&sc, &n, t(5_000), t(9_000), &au()).await.unwrap();
     assert_eq!(d.deleted_at, Some(t(5_000)));
     assert_eq!(d.purge_at, Some(t(9_000)));
     assert_eq!(s.meta(&sc, &n).await.unwrap().purge_at, Some(t(9_000)));
-    assert_eq!(
-        kind(s.read(&sc, &n, None).await),
-        ErrorKind::PendingDeletion
-    );
-    assert_eq!(
-        kind(s.create(new(&sc, "temp", b"again")).await),
-        ErrorKind::PendingDeletion
-    );
-    assert_eq!(
-        kind(s.put_version(&sc, &n, v(3), b"v3".to_vec(), t(6_000)).await),
-        ErrorKind::PendingDeletion
-    );
-    assert_eq!(
-        kind(s.delete(&sc, &n, t(6_000), t(9_000)).await),
-        ErrorKind::PendingDeletion
-    );
-    let r = s.restore(&sc, &n, t(7_000)).await.unwrap();
+    assert_eq!(kind(s.read(&sc, &n, None).await), ErrorKind::PendingDeletion);
+    assert_eq!(kind(s.create(new(&sc, "temp", b"again"), &au()).await), ErrorKind::PendingDeletion);
+    assert_eq!(kind(s.put_version(&sc, &n, v(3), b"v3".to_vec(), t(6_000), &au()).await), ErrorKind::PendingDeletion);
+    assert_eq!(kind(s.delete(&sc, &n, t(6_000), t(9_000), &au()).await), ErrorKind::PendingDeletion);
+    let r = s.restore(&sc, &n, t(7_000), &au()).await.unwrap();
     assert_eq!((r.deleted_at, r.purge_at), (None, None));
     assert_eq!(r.current_version, v(2));
     assert_eq!(s.read(&sc, &n, None).await.unwrap().1.sealed, b"v2");
-    assert_eq!(
-        kind(s.restore(&sc, &n, t(7_000)).await),
-        ErrorKind::NotDeleted
-    );
-    s.purge(&sc, &n).await.unwrap();
+    assert_eq!(kind(s.restore(&sc, &n, t(7_000), &au()).await), ErrorKind::NotDeleted);
+    s.purge(&sc, &n, &au()).await.unwrap();
     assert_eq!(kind(s.meta(&sc, &n).await), ErrorKind::NotFound);
-    let again = s.create(new(&sc, "temp", b"fresh")).await.unwrap();
+    let again = s.create(new(&sc, "temp", b"fresh"), &au()).await.unwrap();
     assert_eq!(again.current_version, Version::FIRST);
     assert_eq!(s.versions(&sc, &n).await.unwrap().len(), 1);
 }
 
 /// Only secrets whose purge time has passed are purged.
-pub async fn purge_expired_only_purges_due<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn purge_expired_only_purges_due<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", None, None);
     for n in ["due", "later", "live"] {
-        s.create(new(&sc, n, b"x")).await.unwrap();
+        s.create(new(&sc, n, b"x"), &au()).await.unwrap();
     }
-    s.delete(&sc, &name("due"), t(1_000), t(5_000))
-        .await
-        .unwrap();
-    s.delete(&sc, &name("later"), t(1_000), t(50_000))
-        .await
-        .unwrap();
+    s.delete(&sc, &name("due"), t(1_000), t(5_000), &au()).await.unwrap();
+    s.delete(&sc, &name("later"), t(1_000), t(50_000), &au()).await.unwrap();
     assert_eq!(s.purge_expired(t(10_000)).await.unwrap(), 1);
     assert_eq!(kind(s.meta(&sc, &name("due")).await), ErrorKind::NotFound);
-    assert!(
-        s.meta(&sc, &name("later"))
-            .await
-            .unwrap()
-            .deleted_at
-            .is_some()
-    );
+    assert!(s.meta(&sc, &name("later")).await.unwrap().deleted_at.is_some());
     assert!(s.meta(&sc, &name("live")).await.is_ok());
 }
 
 /// Filters by project and domain; pages cover everything once, in order.
-pub async fn list_filters_and_pages<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn list_filters_and_pages<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let scopes = [
         scope("acme", None, None),
         scope("acme", None, Some("dev")),
@@ -271,13 +237,11 @@ pub async fn list_filters_and_pages<S: SecretStore + TokenStore>(s: Arc<S>) {
     ];
     for sc in &scopes {
         for n in ["a", "b", "c"] {
-            s.create(new(sc, n, b"x")).await.unwrap();
+            s.create(new(sc, n, b"x"), &au()).await.unwrap();
         }
     }
-    s.create(new(&scope("other", None, None), "a", b"x"))
-        .await
-        .unwrap();
-    s.delete(&scopes[0], &name("c"), t(2), t(3)).await.unwrap();
+    s.create(new(&scope("other", None, None), "a", b"x"), &au()).await.unwrap();
+    s.delete(&scopes[0], &name("c"), t(2), t(3), &au()).await.unwrap();
 
     let query = |project: Option<&str>, domain: Option<&str>, include_deleted, limit| ListQuery {
         org: "acme".parse().unwrap(),
@@ -305,11 +269,7 @@ pub async fn list_filters_and_pages<S: SecretStore + TokenStore>(s: Arc<S>) {
         let page = s.list(&q).await.unwrap();
         pages += 1;
         assert!(page.items.len() <= 4);
-        seen.extend(
-            page.items
-                .iter()
-                .map(|m| (m.scope.to_string(), m.name.to_string())),
-        );
+        seen.extend(page.items.iter().map(|m| (m.scope.to_string(), m.name.to_string())));
         match page.next {
             Some(c) => q.after = Some(c),
             None => break,
@@ -317,18 +277,14 @@ pub async fn list_filters_and_pages<S: SecretStore + TokenStore>(s: Arc<S>) {
         assert!(pages < 20, "pagination does not terminate");
     }
     assert_eq!(seen.len(), 18);
-    assert_eq!(
-        seen.iter().collect::<BTreeSet<_>>().len(),
-        18,
-        "no duplicates across pages"
-    );
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 18, "no duplicates across pages");
     assert!(seen.iter().all(|(sc, _)| sc.starts_with("acme/")));
 }
 
 /// Concurrent writers that retry on conflict produce consecutive versions, none lost.
-pub async fn concurrent_writers_lose_nothing<S: SecretStore + TokenStore + 'static>(s: Arc<S>) {
+pub async fn concurrent_writers_lose_nothing<S: SecretStore + TokenStore + AuditStore + 'static>(s: Arc<S>) {
     let sc = scope("acme", None, None);
-    s.create(new(&sc, "hot", b"v1")).await.unwrap();
+    s.create(new(&sc, "hot", b"v1"), &au()).await.unwrap();
     let writers = 4;
     let each = 25;
     let mut tasks = Vec::new();
@@ -341,7 +297,7 @@ pub async fn concurrent_writers_lose_nothing<S: SecretStore + TokenStore + 'stat
                     let cur = s.meta(&sc, &name("hot")).await.unwrap().current_version;
                     let next = cur.next().unwrap();
                     let body = format!("w{w}-{i}").into_bytes();
-                    match s.put_version(&sc, &name("hot"), next, body, t(2_000)).await {
+                    match s.put_version(&sc, &name("hot"), next, body, t(2_000), &au()).await {
                         Ok(_) => break,
                         Err(e) if e.kind() == ErrorKind::VersionConflict => continue,
                         Err(e) => panic!("{e}"),
@@ -353,127 +309,193 @@ pub async fn concurrent_writers_lose_nothing<S: SecretStore + TokenStore + 'stat
     for task in tasks {
         task.await.unwrap();
     }
-    let versions: Vec<u32> = s
-        .versions(&sc, &name("hot"))
-        .await
-        .unwrap()
-        .iter()
-        .map(|x| x.version.get())
-        .collect();
+    let versions: Vec<u32> = s.versions(&sc, &name("hot")).await.unwrap().iter().map(|x| x.version.get()).collect();
     let want: Vec<u32> = (1..=(writers * each + 1)).collect();
     assert_eq!(versions, want);
 }
 
 /// `rewrap_all` sees every version and stores what the callback returns.
-pub async fn rewrap_replaces_sealed_bytes<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn rewrap_replaces_sealed_bytes<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", Some("ml"), Some("dev"));
-    s.create(new(&sc, "one", b"old-1")).await.unwrap();
-    s.put_version(&sc, &name("one"), v(2), b"old-2".to_vec(), t(2))
-        .await
-        .unwrap();
-    s.create(new(&sc, "two", b"new-already")).await.unwrap();
+    s.create(new(&sc, "one", b"old-1"), &au()).await.unwrap();
+    s.put_version(&sc, &name("one"), v(2), b"old-2".to_vec(), t(2), &au()).await.unwrap();
+    s.create(new(&sc, "two", b"new-already"), &au()).await.unwrap();
     let replaced = s
         .rewrap_all(&|scope, n, version, sealed| {
             assert_eq!(scope.to_string(), "acme/ml/dev");
-            Ok(sealed
-                .starts_with(b"old")
-                .then(|| format!("new-{n}-{version}").into_bytes()))
+            Ok(sealed.starts_with(b"old").then(|| format!("new-{n}-{version}").into_bytes()))
         })
         .await
         .unwrap();
     assert_eq!(replaced, 2);
-    assert_eq!(
-        s.read(&sc, &name("one"), Some(v(1)))
-            .await
-            .unwrap()
-            .1
-            .sealed,
-        b"new-one-1"
-    );
-    assert_eq!(
-        s.read(&sc, &name("one"), Some(v(2)))
-            .await
-            .unwrap()
-            .1
-            .sealed,
-        b"new-one-2"
-    );
-    assert_eq!(
-        s.read(&sc, &name("two"), None).await.unwrap().1.sealed,
-        b"new-already"
-    );
+    assert_eq!(s.read(&sc, &name("one"), Some(v(1))).await.unwrap().1.sealed, b"new-one-1");
+    assert_eq!(s.read(&sc, &name("one"), Some(v(2))).await.unwrap().1.sealed, b"new-one-2");
+    assert_eq!(s.read(&sc, &name("two"), None).await.unwrap().1.sealed, b"new-already");
     let failed = s.rewrap_all(&|_, _, _, _| Err("boom".into())).await;
     assert!(failed.is_err());
-    assert_eq!(
-        s.read(&sc, &name("one"), Some(v(1)))
-            .await
-            .unwrap()
-            .1
-            .sealed,
-        b"new-one-1"
-    );
+    assert_eq!(s.read(&sc, &name("one"), Some(v(1))).await.unwrap().1.sealed, b"new-one-1");
 }
 
 /// Tokens are stored by hash, listed, and revoked.
-pub async fn tokens_round_trip<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn tokens_round_trip<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let tok = |id: &str, hash: u8| NewToken {
         id: TokenId(id.into()),
         name: format!("name-{id}"),
         role: Role::Fetcher,
-        scope: TokenScope {
-            org: Some("acme".parse().unwrap()),
-            project: Some("ml".parse().unwrap()),
-            domain: None,
-        },
+        scope: TokenScope { org: Some("acme".parse().unwrap()), project: Some("ml".parse().unwrap()), domain: None },
         hash: [hash; 32],
         created_at: t(i64::from(hash)),
         expires_at: Some(t(99_999)),
     };
-    let a = s.create_token(tok("tok_a", 1)).await.unwrap();
+    let a = s.create_token(tok("tok_a", 1), &au()).await.unwrap();
     assert_eq!(a.revoked_at, None);
-    s.create_token(tok("tok_b", 2)).await.unwrap();
-    assert_eq!(
-        kind(s.create_token(tok("tok_a", 3)).await),
-        ErrorKind::AlreadyExists
-    );
-    assert_eq!(
-        kind(s.create_token(tok("tok_c", 2)).await),
-        ErrorKind::AlreadyExists
-    );
+    s.create_token(tok("tok_b", 2), &au()).await.unwrap();
+    assert_eq!(kind(s.create_token(tok("tok_a", 3), &au()).await), ErrorKind::AlreadyExists);
+    assert_eq!(kind(s.create_token(tok("tok_c", 2), &au()).await), ErrorKind::AlreadyExists);
     let found = s.token_by_hash(&[1; 32]).await.unwrap().unwrap();
     assert_eq!(found, a);
     assert_eq!(found.scope.project.as_ref().unwrap().as_str(), "ml");
     assert!(s.token_by_hash(&[9; 32]).await.unwrap().is_none());
-    let ids: Vec<String> = s
-        .list_tokens()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.id.0)
-        .collect();
+    let ids: Vec<String> = s.list_tokens().await.unwrap().into_iter().map(|t| t.id.0).collect();
     assert_eq!(ids, ["tok_b", "tok_a"]);
-    let r = s
-        .revoke_token(&TokenId("tok_a".into()), t(500))
-        .await
-        .unwrap();
+    let r = s.revoke_token(&TokenId("tok_a".into()), t(500), &au()).await.unwrap();
     assert_eq!(r.revoked_at, Some(t(500)));
-    assert_eq!(
-        s.token_by_hash(&[1; 32]).await.unwrap().unwrap().revoked_at,
-        Some(t(500))
-    );
-    assert_eq!(
-        kind(s.revoke_token(&TokenId("tok_zz".into()), t(1)).await),
-        ErrorKind::NotFound
-    );
+    assert_eq!(s.token_by_hash(&[1; 32]).await.unwrap().unwrap().revoked_at, Some(t(500)));
+    assert_eq!(kind(s.revoke_token(&TokenId("tok_zz".into()), t(1), &au()).await), ErrorKind::NotFound);
 }
 
 /// Sealed bytes come back byte for byte, zeros and high bytes included.
-pub async fn sealed_bytes_are_kept_exactly<S: SecretStore + TokenStore>(s: Arc<S>) {
+pub async fn sealed_bytes_are_kept_exactly<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", None, None);
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    s.create(new(&sc, "bin", &bytes)).await.unwrap();
+    s.create(new(&sc, "bin", &bytes), &au()).await.unwrap();
+    assert_eq!(s.read(&sc, &name("bin"), None).await.unwrap().1.sealed, bytes);
+}
+
+async fn all_audit<S: AuditStore>(s: &S) -> Vec<crate::AuditRecord> {
+    let mut out = Vec::new();
+    loop {
+        let q =
+            AuditQuery { after_seq: out.last().map(|r: &crate::AuditRecord| r.seq), limit: 500, ..Default::default() };
+        let page = s.list_audit(&q).await.unwrap();
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+/// Each successful change writes exactly its own record; a refused change writes none.
+pub async fn mutations_are_audited_in_their_transaction<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
+    let sc = scope("acme", None, None);
+    let n = name("audited");
+    let e = |action: &str| entry(action, "audited");
+    s.create(new(&sc, "audited", b"v1"), &e("secrets.create")).await.unwrap();
+    s.put_version(&sc, &n, v(2), b"v2".to_vec(), t(2), &e("secrets.update")).await.unwrap();
+    s.delete(&sc, &n, t(3), t(9), &e("secrets.delete")).await.unwrap();
+    s.restore(&sc, &n, t(4), &e("secrets.restore")).await.unwrap();
+    s.purge(&sc, &n, &e("secrets.purge")).await.unwrap();
+    let tok = NewToken {
+        id: TokenId("tok_aud".into()),
+        name: "aud".into(),
+        role: Role::Reader,
+        scope: TokenScope { org: None, project: None, domain: None },
+        hash: [4; 32],
+        created_at: t(5),
+        expires_at: None,
+    };
+    s.create_token(tok.clone(), &entry("tokens.create", "tok_aud")).await.unwrap();
+    s.revoke_token(&TokenId("tok_aud".into()), t(6), &entry("tokens.revoke", "tok_aud")).await.unwrap();
+    let log = all_audit(&*s).await;
+    let actions: Vec<&str> = log.iter().map(|r| r.entry.action.as_str()).collect();
     assert_eq!(
-        s.read(&sc, &name("bin"), None).await.unwrap().1.sealed,
-        bytes
+        actions,
+        [
+            "secrets.create",
+            "secrets.update",
+            "secrets.delete",
+            "secrets.restore",
+            "secrets.purge",
+            "tokens.create",
+            "tokens.revoke"
+        ]
     );
+    assert!(verify_chain(GENESIS, 0, &log).is_ok());
+
+    // Refused changes roll back with their record.
+    s.create(new(&sc, "audited2", b"v1"), &e("secrets.create")).await.unwrap();
+    let before = all_audit(&*s).await.len();
+    assert!(s.create(new(&sc, "audited2", b"again"), &e("secrets.create")).await.is_err());
+    assert!(s.put_version(&sc, &name("audited2"), v(5), b"x".to_vec(), t(8), &e("secrets.update")).await.is_err());
+    assert!(s.restore(&sc, &name("audited2"), t(8), &e("secrets.restore")).await.is_err());
+    assert!(s.purge(&sc, &name("ghost"), &e("secrets.purge")).await.is_err());
+    assert!(s.create_token(tok, &entry("tokens.create", "tok_aud")).await.is_err());
+    assert!(s.revoke_token(&TokenId("tok_none".into()), t(9), &entry("tokens.revoke", "x")).await.is_err());
+    assert_eq!(all_audit(&*s).await.len(), before);
+}
+
+/// Appends from many tasks at once, mixed with audited writes, form one unbroken chain.
+pub async fn audit_chain_stays_linear_under_concurrency<S: SecretStore + TokenStore + AuditStore + 'static>(s: Arc<S>) {
+    let sc = scope("acme", None, None);
+    s.create(new(&sc, "busy", b"v1"), &au()).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        let sc = sc.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                if w % 2 == 0 {
+                    let batch: Vec<AuditEntry> =
+                        (0..3).map(|j| entry("secrets.value", &format!("w{w}-{i}-{j}"))).collect();
+                    s.append_audit(&batch).await.unwrap();
+                } else {
+                    loop {
+                        let cur = s.meta(&sc, &name("busy")).await.unwrap().current_version;
+                        match s.put_version(&sc, &name("busy"), cur.next().unwrap(), vec![1], t(1), &au()).await {
+                            Ok(_) => break,
+                            Err(e) if e.kind() == ErrorKind::VersionConflict => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let log = all_audit(&*s).await;
+    assert_eq!(log.len(), 1 + 4 * 20 * 3 + 4 * 20);
+    assert!(verify_chain(GENESIS, 0, &log).is_ok());
+    let seqs: Vec<i64> = log.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=log.len() as i64).collect::<Vec<_>>());
+}
+
+/// Listing by time, target, position and page size.
+pub async fn audit_listing_filters<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
+    let mut batch = Vec::new();
+    for i in 0..10 {
+        let mut e = entry("secrets.value", if i % 2 == 0 { "even" } else { "odd" });
+        e.time = t(1_000 + i);
+        e.version = Some(i as u32 + 1);
+        batch.push(e);
+    }
+    s.append_audit(&batch).await.unwrap();
+    s.append_audit(&[]).await.unwrap();
+    let q = |since: Option<i64>, target: Option<&str>, after: Option<i64>, limit: u32| AuditQuery {
+        since: since.map(t),
+        target: target.map(str::to_owned),
+        org: None,
+        after_seq: after,
+        limit,
+    };
+    assert_eq!(s.list_audit(&q(None, None, None, 100)).await.unwrap().len(), 10);
+    assert_eq!(s.list_audit(&q(Some(1_005), None, None, 100)).await.unwrap().len(), 5);
+    let even = s.list_audit(&q(None, Some("even"), None, 100)).await.unwrap();
+    assert_eq!(even.len(), 5);
+    assert!(even.iter().all(|r| r.entry.target == "even"));
+    let page = s.list_audit(&q(None, None, Some(3), 4)).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 5, 6, 7]);
+    assert_eq!(page[0].entry.version, Some(4));
+    assert_eq!(page[0].entry, batch[3]);
 }

@@ -10,9 +10,7 @@ use coffer_core::SecretRequest;
 use coffer_core::flyte::naming::FLYTEKIT_ENV_PREFIX;
 use coffer_inject::InjectError;
 use coffer_inject::fetch::{FetchOptions, fetch};
-use coffer_inject::requests::{
-    parse_annotations, parse_env, parse_file, parse_requests_file, parse_secret,
-};
+use coffer_inject::requests::{parse_annotations, parse_env, parse_file, parse_requests_file, parse_secret};
 use coffer_inject::resolve::resolve_all;
 use coffer_inject::run::{RunOptions, run};
 
@@ -73,8 +71,8 @@ impl RequestArgs {
             out.extend(parse_requests_file(p).map_err(usage)?);
         }
         if let Some(p) = &self.annotations {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| CliError::new(format!("cannot read {}: {e}", p.display())))?;
+            let text =
+                std::fs::read_to_string(p).map_err(|e| CliError::new(format!("cannot read {}: {e}", p.display())))?;
             out.extend(parse_annotations(&text).map_err(usage)?);
         }
         Ok(out)
@@ -82,18 +80,11 @@ impl RequestArgs {
 
     fn context(&self) -> ScopeSel {
         let opt = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
-        ScopeSel {
-            org: opt(&self.org),
-            project: opt(&self.project),
-            domain: opt(&self.domain),
-        }
+        ScopeSel { org: opt(&self.org), project: opt(&self.project), domain: opt(&self.domain) }
     }
 
     /// Requests and their values, fetched in one call with bounded retries.
-    fn resolve(
-        &self,
-        conn: &Conn,
-    ) -> Result<(Vec<SecretRequest>, Vec<coffer_core::SecretValue>), CliError> {
+    fn resolve(&self, conn: &Conn) -> Result<(Vec<SecretRequest>, Vec<coffer_core::SecretValue>), CliError> {
         let requests = self.collect()?;
         if requests.is_empty() {
             return Ok((requests, Vec::new()));
@@ -130,9 +121,7 @@ pub(crate) struct RunArgs {
 pub(crate) fn run_cmd(conn: &Conn, a: RunArgs) -> Result<u8, CliError> {
     let (requests, values) = a.requests.resolve(conn)?;
     let mut command = a.command.into_iter();
-    let program = command
-        .next()
-        .ok_or_else(|| CliError::usage("no command given after --"))?;
+    let program = command.next().ok_or_else(|| CliError::usage("no command given after --"))?;
     let opts = RunOptions {
         program,
         args: command.collect(),
@@ -171,10 +160,7 @@ pub(crate) fn fetch_cmd(conn: &Conn, a: FetchArgs) -> Result<(), CliError> {
     };
     let report = fetch(&requests, values, &opts).map_err(|e| CliError::new(e.to_string()))?;
     if !report.in_memory {
-        eprintln!(
-            "warning: {} is not on a memory filesystem; secret files are on disk",
-            opts.dir.display()
-        );
+        eprintln!("warning: {} is not on a memory filesystem; secret files are on disk", opts.dir.display());
     }
     println!(
         "fetched {} secrets: {} files in {}, {} variables in {}",

@@ -14,20 +14,12 @@ pub(crate) struct CliError {
 
 impl CliError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            hint: None,
-            usage: false,
-        }
+        Self { message: message.into(), hint: None, usage: false }
     }
 
     /// A mistake in how the command was called (exit code 2).
     pub(crate) fn usage(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            hint: None,
-            usage: true,
-        }
+        Self { message: message.into(), hint: None, usage: true }
     }
 
     pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {

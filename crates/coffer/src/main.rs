@@ -1,5 +1,6 @@
 //! The `coffer` binary: command-line wiring only. The work happens in the library crates.
 
+mod admin;
 mod connect;
 mod deliver;
 mod error;
@@ -30,12 +31,7 @@ pub(crate) struct Conn {
     #[arg(long, global = true, value_name = "PATH")]
     pub(crate) token_file: Option<PathBuf>,
     /// The service's data directory, used to find its address and token on this machine.
-    #[arg(
-        long,
-        env = "COFFER_DATA_DIR",
-        global = true,
-        default_value = "coffer-data"
-    )]
+    #[arg(long, env = "COFFER_DATA_DIR", global = true, default_value = "coffer-data")]
     pub(crate) data_dir: PathBuf,
 }
 
@@ -92,6 +88,20 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Manage API tokens (admin).
+    Token {
+        #[command(subcommand)]
+        cmd: admin::TokenCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Read and verify the tamper-evident audit log (admin).
+    Audit {
+        #[command(subcommand)]
+        cmd: admin::AuditCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Operator commands.
     Admin {
         #[command(subcommand)]
@@ -142,31 +152,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Create {
-            what: CreateWhat::Secret(a),
-            conn,
-        } => secret::create(&conn, a),
-        Command::Update {
-            what: UpdateWhat::Secret(a),
-            conn,
-        } => secret::update(&conn, a),
-        Command::Get {
-            what: GetWhat::Secret(a),
-            conn,
-        } => secret::get(&conn, a),
-        Command::Delete {
-            what: DeleteWhat::Secret(a),
-            conn,
-        } => secret::delete(&conn, a),
-        Command::Restore {
-            what: RestoreWhat::Secret(a),
-            conn,
-        } => secret::restore(&conn, a),
-        Command::Admin {
-            what: AdminWhat::RotateKek,
-            conn,
-        } => secret::rotate_kek(&conn),
+        Command::Create { what: CreateWhat::Secret(a), conn } => secret::create(&conn, a),
+        Command::Update { what: UpdateWhat::Secret(a), conn } => secret::update(&conn, a),
+        Command::Get { what: GetWhat::Secret(a), conn } => secret::get(&conn, a),
+        Command::Delete { what: DeleteWhat::Secret(a), conn } => secret::delete(&conn, a),
+        Command::Restore { what: RestoreWhat::Secret(a), conn } => secret::restore(&conn, a),
+        Command::Admin { what: AdminWhat::RotateKek, conn } => secret::rotate_kek(&conn),
         Command::Fetch { args, conn } => deliver::fetch_cmd(&conn, args),
+        Command::Token { cmd, conn } => admin::token(&conn, cmd),
+        Command::Audit { cmd, conn } => admin::audit(&conn, cmd),
         Command::Run { args, conn } => match deliver::run_cmd(&conn, args) {
             Ok(code) => return ExitCode::from(code),
             Err(e) => Err(e),

@@ -62,9 +62,7 @@ pub(crate) fn print_out(text: &str) -> Result<(), CliError> {
 pub(crate) fn write_out(bytes: &[u8]) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(CliError::new(format!("cannot write output: {e}")))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::new(format!("cannot write output: {e}"))),
         _ => Ok(()),
     }
 }

@@ -141,11 +141,7 @@ pub(crate) struct RestoreArgs {
 /// without echo on a terminal).
 fn read_value(v: ValueArgs) -> Result<SecretValue, CliError> {
     let make = |bytes: Vec<u8>| {
-        let r = if v.binary {
-            SecretValue::binary(bytes)
-        } else {
-            SecretValue::detect(bytes)
-        };
+        let r = if v.binary { SecretValue::binary(bytes) } else { SecretValue::detect(bytes) };
         r.map_err(|e| CliError::new(e.to_string()).hint("give a value of 1 byte to 64 KiB"))
     };
     if let Some(s) = v.positional.or(v.value) {
@@ -158,22 +154,19 @@ fn read_value(v: ValueArgs) -> Result<SecretValue, CliError> {
     let mut buf = Zeroizing::new(Vec::new());
     match &v.from_file {
         Some(p) if p.as_os_str() != "-" => {
-            let mut f = std::fs::File::open(p)
-                .map_err(|e| CliError::new(format!("cannot read {}: {e}", p.display())))?;
-            f.read_to_end(&mut buf)
-                .map_err(|e| CliError::new(format!("cannot read {}: {e}", p.display())))?;
+            let mut f =
+                std::fs::File::open(p).map_err(|e| CliError::new(format!("cannot read {}: {e}", p.display())))?;
+            f.read_to_end(&mut buf).map_err(|e| CliError::new(format!("cannot read {}: {e}", p.display())))?;
         }
         _ if v.from_file.is_none() && std::io::stdin().is_terminal() => {
-            let typed =
-                Zeroizing::new(rpassword::prompt_password("Enter secret value: ").map_err(
-                    |e| CliError::new(format!("cannot read the value from the terminal: {e}")),
-                )?);
+            let typed = Zeroizing::new(
+                rpassword::prompt_password("Enter secret value: ")
+                    .map_err(|e| CliError::new(format!("cannot read the value from the terminal: {e}")))?,
+            );
             buf.extend_from_slice(typed.as_bytes());
         }
         _ => {
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| CliError::new(format!("cannot read stdin: {e}")))?;
+            std::io::stdin().read_to_end(&mut buf).map_err(|e| CliError::new(format!("cannot read stdin: {e}")))?;
         }
     }
     make(std::mem::take(&mut *buf))
@@ -202,10 +195,7 @@ fn print_infos(format: Format, items: &[SecretInfo]) -> Result<(), CliError> {
                     ]
                 })
                 .collect();
-            output::table(
-                &["NAME", "SCOPE", "TYPE", "VERSION", "UPDATED", "STATUS"],
-                &rows,
-            )
+            output::table(&["NAME", "SCOPE", "TYPE", "VERSION", "UPDATED", "STATUS"], &rows)
         }
         f => output::structured(f, &items),
     }
@@ -213,10 +203,9 @@ fn print_infos(format: Format, items: &[SecretInfo]) -> Result<(), CliError> {
 
 fn print_one(format: Format, info: &SecretInfo, verb: &str) -> Result<(), CliError> {
     match format {
-        Format::Table => output::print_out(&format!(
-            "secret/{} {verb} in {} (version {})\n",
-            info.name, info.scope, info.version
-        )),
+        Format::Table => {
+            output::print_out(&format!("secret/{} {verb} in {} (version {})\n", info.name, info.scope, info.version))
+        }
         f => output::structured(f, info),
     }
 }
@@ -275,10 +264,7 @@ pub(crate) fn get(conn: &Conn, a: GetArgs) -> Result<(), CliError> {
                 output::print_out(&format!("secret/{} in {}\n", info.name, info.scope))?;
                 output::table(&["VERSION", "CREATED", "CURRENT"], &rows)
             }
-            f => output::structured(
-                f,
-                &serde_json::json!({ "secret": info, "versions": versions }),
-            ),
+            f => output::structured(f, &serde_json::json!({ "secret": info, "versions": versions })),
         };
     }
     let info = c.get_secret(&sel, name)?;
@@ -292,11 +278,9 @@ pub(crate) fn delete(conn: &Conn, a: DeleteArgs) -> Result<(), CliError> {
     let sel = a.scope.sel();
     let resp = client(conn)?.delete_secret(&sel, &a.name, a.purge, a.recovery_window_days)?;
     match a.output {
-        Format::Table if a.purge => output::print_out(&format!(
-            "secret/{} purged from {}\n",
-            a.name,
-            resp["scope"].as_str().unwrap_or("")
-        )),
+        Format::Table if a.purge => {
+            output::print_out(&format!("secret/{} purged from {}\n", a.name, resp["scope"].as_str().unwrap_or("")))
+        }
         Format::Table => {
             let scope_flags = restore_flags(&a.scope);
             output::print_out(&format!(

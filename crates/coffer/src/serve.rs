@@ -29,11 +29,7 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
-    let filter = args
-        .log_level
-        .clone()
-        .or_else(|| std::env::var("COFFER_LOG").ok())
-        .unwrap_or_else(|| "info".into());
+    let filter = args.log_level.clone().or_else(|| std::env::var("COFFER_LOG").ok()).unwrap_or_else(|| "info".into());
     let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .map_err(|e| CliError::usage(format!("invalid log level {filter:?}: {e}")))?;
     tracing_subscriber::fmt()
@@ -54,9 +50,8 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
         config.listen = l;
     }
     if let Some(o) = &args.default_org {
-        config.default_org = o
-            .parse()
-            .map_err(|e: coffer_core::NameError| CliError::usage(format!("--default-org: {e}")))?;
+        config.default_org =
+            o.parse().map_err(|e: coffer_core::NameError| CliError::usage(format!("--default-org: {e}")))?;
     }
     if let Ok(k) = std::env::var("COFFER_KEK") {
         let id = std::env::var("COFFER_KEK_ID").unwrap_or_else(|_| "env".into());
@@ -66,7 +61,5 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
-    runtime
-        .block_on(coffer_server::serve(config))
-        .map_err(|e| CliError::new(e.to_string()))
+    runtime.block_on(coffer_server::serve(config)).map_err(|e| CliError::new(e.to_string()))
 }

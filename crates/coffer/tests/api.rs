@@ -8,173 +8,66 @@ use common::Server;
 use serde_json::json;
 
 fn count(s: &Server) -> usize {
-    s.get("/v1/secrets?include_deleted=true&limit=1000").body["secrets"]
-        .as_array()
-        .unwrap()
-        .len()
+    s.get("/v1/secrets?include_deleted=true&limit=1000").body["secrets"].as_array().unwrap().len()
 }
 
 fn error_code(r: &common::Http) -> &str {
-    r.body["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("not an error body: {}", r.text))
+    r.body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {}", r.text))
 }
 
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
     let s = Server::start();
-    let r = s.post(
-        "/v1/secrets",
-        &json!({"name": "keep", "string_value": "original"}),
-    );
+    let r = s.post("/v1/secrets", &json!({"name": "keep", "string_value": "original"}));
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["version"], 1);
     let before = count(&s);
 
     let cases: Vec<(serde_json::Value, u16, &str)> = vec![
-        (
-            json!({"name": "bad name", "string_value": "x"}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "", "string_value": "x"}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "..", "string_value": "x"}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "x".repeat(129), "string_value": "x"}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "ok", "project": "Bad", "string_value": "x"}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "ok", "domain": "dev_1", "string_value": "x"}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "ok", "org": "-acme", "string_value": "x"}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "ok", "type": "weird", "string_value": "x"}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "ok", "string_value": ""}),
-            400,
-            "invalid_argument",
-        ),
+        (json!({"name": "bad name", "string_value": "x"}), 400, "invalid_argument"),
+        (json!({"name": "", "string_value": "x"}), 400, "invalid_argument"),
+        (json!({"name": "..", "string_value": "x"}), 400, "invalid_argument"),
+        (json!({"name": "x".repeat(129), "string_value": "x"}), 400, "invalid_argument"),
+        (json!({"name": "ok", "project": "Bad", "string_value": "x"}), 400, "invalid_argument"),
+        (json!({"name": "ok", "domain": "dev_1", "string_value": "x"}), 400, "invalid_argument"),
+        (json!({"name": "ok", "org": "-acme", "string_value": "x"}), 400, "invalid_argument"),
+        (json!({"name": "ok", "type": "weird", "string_value": "x"}), 400, "invalid_argument"),
+        (json!({"name": "ok", "string_value": ""}), 400, "invalid_argument"),
         (json!({"name": "ok"}), 400, "invalid_argument"),
-        (
-            json!({"name": "ok", "string_value": "a", "binary_value": "YQ=="}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "ok", "binary_value": "not base64!"}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "ok", "string_value": "x".repeat(64 * 1024 + 1)}),
-            413,
-            "value_too_large",
-        ),
-        (
-            json!({"name": "ok", "string_value": "x", "extra": 1}),
-            400,
-            "invalid_argument",
-        ),
-        (
-            json!({"name": "keep", "string_value": "dup"}),
-            409,
-            "already_exists",
-        ),
+        (json!({"name": "ok", "string_value": "a", "binary_value": "YQ=="}), 400, "invalid_argument"),
+        (json!({"name": "ok", "binary_value": "not base64!"}), 400, "invalid_argument"),
+        (json!({"name": "ok", "string_value": "x".repeat(64 * 1024 + 1)}), 413, "value_too_large"),
+        (json!({"name": "ok", "string_value": "x", "extra": 1}), 400, "invalid_argument"),
+        (json!({"name": "keep", "string_value": "dup"}), 409, "already_exists"),
     ];
     for (body, status, code) in cases {
         let r = s.post("/v1/secrets", &body);
-        assert_eq!(
-            (r.status, error_code(&r)),
-            (status, code),
-            "{body}: {}",
-            r.text
-        );
+        assert_eq!((r.status, error_code(&r)), (status, code), "{body}: {}", r.text);
         assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
     }
     // Exactly 64 KiB is fine.
-    let r = s.post(
-        "/v1/secrets",
-        &json!({"name": "max", "string_value": "y".repeat(64 * 1024)}),
-    );
+    let r = s.post("/v1/secrets", &json!({"name": "max", "string_value": "y".repeat(64 * 1024)}));
     assert_eq!(r.status, 201, "{}", r.text);
     s.delete("/v1/secrets/max?purge=true");
 
     // Malformed JSON, wrong content type, oversized body, wrong types.
-    let r = s.send_raw(
-        "POST",
-        "/v1/secrets",
-        Some(&s.token),
-        "application/json",
-        b"{\"name\": ",
-    );
+    let r = s.send_raw("POST", "/v1/secrets", Some(&s.token), "application/json", b"{\"name\": ");
     assert_eq!((r.status, error_code(&r)), (400, "invalid_argument"));
-    assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not valid JSON")
-    );
-    let r = s.send_raw(
-        "POST",
-        "/v1/secrets",
-        Some(&s.token),
-        "text/plain",
-        b"name=x",
-    );
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("not valid JSON"));
+    let r = s.send_raw("POST", "/v1/secrets", Some(&s.token), "text/plain", b"name=x");
     assert_eq!((r.status, error_code(&r)), (415, "unsupported_media_type"));
-    let huge = format!(
-        "{{\"name\":\"big\",\"string_value\":\"{}\"}}",
-        "z".repeat(300 * 1024)
-    );
-    let r = s.send_raw(
-        "POST",
-        "/v1/secrets",
-        Some(&s.token),
-        "application/json",
-        huge.as_bytes(),
-    );
+    let huge = format!("{{\"name\":\"big\",\"string_value\":\"{}\"}}", "z".repeat(300 * 1024));
+    let r = s.send_raw("POST", "/v1/secrets", Some(&s.token), "application/json", huge.as_bytes());
     assert_eq!((r.status, error_code(&r)), (413, "payload_too_large"));
-    let r = s.send_raw(
-        "POST",
-        "/v1/secrets",
-        Some(&s.token),
-        "application/json",
-        br#"{"name": 5, "string_value": "x"}"#,
-    );
+    let r =
+        s.send_raw("POST", "/v1/secrets", Some(&s.token), "application/json", br#"{"name": 5, "string_value": "x"}"#);
     assert_eq!((r.status, error_code(&r)), (400, "invalid_argument"));
 
     // Tokens.
     let body = br#"{"name":"t","string_value":"x"}"#;
     let r = s.send_raw("POST", "/v1/secrets", None, "application/json", body);
     assert_eq!((r.status, error_code(&r)), (401, "unauthenticated"));
-    assert!(
-        r.headers
-            .iter()
-            .any(|(k, v)| k == "www-authenticate" && v.starts_with("Bearer"))
-    );
+    assert!(r.headers.iter().any(|(k, v)| k == "www-authenticate" && v.starts_with("Bearer")));
     let r = s.send_raw(
         "POST",
         "/v1/secrets",
@@ -183,13 +76,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         body,
     );
     assert_eq!((r.status, error_code(&r)), (401, "unauthenticated"));
-    let r = s.send_raw(
-        "POST",
-        "/v1/secrets",
-        Some("not-a-token"),
-        "application/json",
-        body,
-    );
+    let r = s.send_raw("POST", "/v1/secrets", Some("not-a-token"), "application/json", body);
     assert_eq!(r.status, 401);
     assert_eq!(s.get_raw("/v1/secrets", None).status, 401);
 
@@ -204,13 +91,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!((r.status, error_code(&r)), (400, "invalid_argument"));
     let r = s.get("/v1/nope");
     assert_eq!((r.status, error_code(&r)), (404, "not_found"));
-    let r = s.send_raw(
-        "PATCH",
-        "/v1/secrets",
-        Some(&s.token),
-        "application/json",
-        b"{}",
-    );
+    let r = s.send_raw("PATCH", "/v1/secrets", Some(&s.token), "application/json", b"{}");
     assert_eq!((r.status, error_code(&r)), (405, "method_not_allowed"));
     let r = s.get("/v1/secrets?limit=0");
     assert_eq!(r.status, 400);
@@ -228,22 +109,13 @@ fn bad_input_is_refused_and_changes_nothing() {
 fn values_versions_and_lifecycle_over_http() {
     let s = Server::start();
     let bin = base64::engine::general_purpose::STANDARD.encode([0u8, 159, 146, 150]);
-    let r = s.post(
-        "/v1/secrets",
-        &json!({"name": "blob", "org": "acme", "project": "ml", "binary_value": bin}),
-    );
+    let r = s.post("/v1/secrets", &json!({"name": "blob", "org": "acme", "project": "ml", "binary_value": bin}));
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["scope"], "acme/ml/*");
-    assert!(
-        r.body.get("binary_value").is_none(),
-        "metadata never carries a value"
-    );
+    assert!(r.body.get("binary_value").is_none(), "metadata never carries a value");
     let r = s.get("/v1/secrets/blob/value?org=acme&project=ml");
     assert_eq!(r.body["binary_value"], bin);
-    let r = s.post(
-        "/v1/secrets/blob/versions?org=acme&project=ml",
-        &json!({"string_value": "text now"}),
-    );
+    let r = s.post("/v1/secrets/blob/versions?org=acme&project=ml", &json!({"string_value": "text now"}));
     assert_eq!((r.status, r.body["version"].as_u64()), (201, Some(2)));
     let r = s.get("/v1/secrets/blob/versions?org=acme&project=ml");
     assert_eq!(r.body["versions"].as_array().unwrap().len(), 2);
@@ -256,17 +128,9 @@ fn values_versions_and_lifecycle_over_http() {
     assert!(r.body["purge_at"].is_string());
     let r = s.get("/v1/secrets/blob/value?org=acme&project=ml");
     assert_eq!((r.status, error_code(&r)), (409, "pending_deletion"));
-    let r = s.post(
-        "/v1/secrets",
-        &json!({"name": "blob", "org": "acme", "project": "ml", "string_value": "x"}),
-    );
+    let r = s.post("/v1/secrets", &json!({"name": "blob", "org": "acme", "project": "ml", "string_value": "x"}));
     assert_eq!((r.status, error_code(&r)), (409, "pending_deletion"));
-    assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("restore")
-    );
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("restore"));
     let r = s.delete("/v1/secrets/blob?org=acme&project=ml");
     assert_eq!((r.status, error_code(&r)), (409, "pending_deletion"));
     let r = s.post("/v1/secrets/blob/restore?org=acme&project=ml", &json!({}));
@@ -288,9 +152,7 @@ fn resolve_walks_the_cascade() {
     put(json!({"name": "api", "org": "acme", "string_value": "org-level"}));
     put(json!({"name": "api", "org": "acme", "domain": "dev", "string_value": "domain-level"}));
     put(json!({"name": "api", "org": "acme", "project": "ml", "string_value": "project-level"}));
-    put(
-        json!({"name": "api", "org": "acme", "project": "ml", "domain": "dev", "string_value": "pd-level"}),
-    );
+    put(json!({"name": "api", "org": "acme", "project": "ml", "domain": "dev", "string_value": "pd-level"}));
     put(json!({"name": "only-org", "org": "acme", "string_value": "o"}));
     put(json!({"name": "api", "org": "other", "string_value": "other-org"}));
 
@@ -300,26 +162,10 @@ fn resolve_walks_the_cascade() {
         s.post("/v1/resolve", &body)
     };
     let cases = [
-        (
-            json!({"org": "acme", "project": "ml", "domain": "dev"}),
-            "pd-level",
-            "acme/ml/dev",
-        ),
-        (
-            json!({"org": "acme", "project": "ml", "domain": "prod"}),
-            "project-level",
-            "acme/ml/*",
-        ),
-        (
-            json!({"org": "acme", "project": "web", "domain": "dev"}),
-            "domain-level",
-            "acme/*/dev",
-        ),
-        (
-            json!({"org": "acme", "project": "web", "domain": "prod"}),
-            "org-level",
-            "acme/*/*",
-        ),
+        (json!({"org": "acme", "project": "ml", "domain": "dev"}), "pd-level", "acme/ml/dev"),
+        (json!({"org": "acme", "project": "ml", "domain": "prod"}), "project-level", "acme/ml/*"),
+        (json!({"org": "acme", "project": "web", "domain": "dev"}), "domain-level", "acme/*/dev"),
+        (json!({"org": "acme", "project": "web", "domain": "prod"}), "org-level", "acme/*/*"),
     ];
     for (ctx, want, found_in) in cases {
         let r = resolve(ctx.clone(), json!([{"key": "api"}, {"key": "only-org"}]));
@@ -329,92 +175,42 @@ fn resolve_walks_the_cascade() {
         assert_eq!(r.body["secrets"][1]["string_value"], "o");
     }
     // Orgs never mix.
-    let r = resolve(
-        json!({"org": "other", "project": "ml", "domain": "dev"}),
-        json!([{"key": "api"}]),
-    );
+    let r = resolve(json!({"org": "other", "project": "ml", "domain": "dev"}), json!([{"key": "api"}]));
     assert_eq!(
-        (
-            r.body["secrets"][0]["string_value"].as_str(),
-            r.body["secrets"][0]["found_in"].as_str()
-        ),
+        (r.body["secrets"][0]["string_value"].as_str(), r.body["secrets"][0]["found_in"].as_str()),
         (Some("other-org"), Some("other/*/*"))
     );
-    let r = resolve(
-        json!({"org": "other", "project": "ml", "domain": "dev"}),
-        json!([{"key": "only-org"}]),
-    );
+    let r = resolve(json!({"org": "other", "project": "ml", "domain": "dev"}), json!([{"key": "only-org"}]));
     assert_eq!(r.status, 404);
 
     // All or nothing: one missing key fails the call and names every scope searched.
-    let r = resolve(
-        json!({"org": "acme", "project": "ml", "domain": "dev"}),
-        json!([{"key": "api"}, {"key": "nope"}]),
-    );
+    let r = resolve(json!({"org": "acme", "project": "ml", "domain": "dev"}), json!([{"key": "api"}, {"key": "nope"}]));
     assert_eq!((r.status, error_code(&r)), (404, "not_found"));
     let msg = r.body["error"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("nope") && msg.contains("acme/ml/dev, acme/ml/*, acme/*/dev, acme/*/*"),
-        "{msg}"
-    );
+    assert!(msg.contains("nope") && msg.contains("acme/ml/dev, acme/ml/*, acme/*/dev, acme/*/*"), "{msg}");
     assert!(!msg.contains("pd-level"));
-    assert_eq!(
-        r.body["error"]["details"]["missing"][0]["searched"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(r.body["error"]["details"]["missing"][0]["searched"].as_array().unwrap().len(), 4);
 
     // A pinned version; a version missing from the most specific secret is an error, not a
     // fall-through to a broader scope's version.
-    s.post(
-        "/v1/secrets/api/versions?org=acme",
-        &json!({"string_value": "org-v2"}),
-    );
-    let r = resolve(
-        json!({"org": "acme", "project": "web", "domain": "prod"}),
-        json!([{"key": "api", "version": 1}]),
-    );
+    s.post("/v1/secrets/api/versions?org=acme", &json!({"string_value": "org-v2"}));
+    let r = resolve(json!({"org": "acme", "project": "web", "domain": "prod"}), json!([{"key": "api", "version": 1}]));
     assert_eq!(r.body["secrets"][0]["string_value"], "org-level");
-    let r = resolve(
-        json!({"org": "acme", "project": "web", "domain": "prod"}),
-        json!([{"key": "api"}]),
-    );
+    let r = resolve(json!({"org": "acme", "project": "web", "domain": "prod"}), json!([{"key": "api"}]));
     assert_eq!(r.body["secrets"][0]["string_value"], "org-v2");
-    let r = resolve(
-        json!({"org": "acme", "project": "ml", "domain": "dev"}),
-        json!([{"key": "api", "version": 2}]),
-    );
+    let r = resolve(json!({"org": "acme", "project": "ml", "domain": "dev"}), json!([{"key": "api", "version": 2}]));
     assert_eq!(r.status, 404, "{}", r.text);
-    assert!(
-        r.text.contains("version 2 of secret api in acme/ml/dev"),
-        "{}",
-        r.text
-    );
+    assert!(r.text.contains("version 2 of secret api in acme/ml/dev"), "{}", r.text);
 
     // A secret scheduled for deletion is skipped: the next scope serves.
     s.delete("/v1/secrets/api?org=acme&project=ml&domain=dev");
-    let r = resolve(
-        json!({"org": "acme", "project": "ml", "domain": "dev"}),
-        json!([{"key": "api"}]),
-    );
+    let r = resolve(json!({"org": "acme", "project": "ml", "domain": "dev"}), json!([{"key": "api"}]));
     assert_eq!(r.body["secrets"][0]["string_value"], "project-level");
 
     // Bad requests.
     assert_eq!(resolve(json!({"org": "acme"}), json!([])).status, 400);
-    assert_eq!(
-        resolve(json!({"org": "acme"}), json!([{"key": "bad key"}])).status,
-        400
-    );
-    assert_eq!(
-        resolve(
-            json!({"org": "acme", "project": "B A D"}),
-            json!([{"key": "api"}])
-        )
-        .status,
-        400
-    );
+    assert_eq!(resolve(json!({"org": "acme"}), json!([{"key": "bad key"}])).status, 400);
+    assert_eq!(resolve(json!({"org": "acme", "project": "B A D"}), json!([{"key": "api"}])).status, 400);
     let many: Vec<_> = (0..101).map(|i| json!({"key": format!("k{i}")})).collect();
     assert_eq!(resolve(json!({"org": "acme"}), json!(many)).status, 400);
 }
@@ -423,16 +219,10 @@ fn resolve_walks_the_cascade() {
 fn listing_pages_with_opaque_tokens() {
     let s = Server::start();
     for i in 0..7 {
-        let r = s.post(
-            "/v1/secrets",
-            &json!({"name": format!("s{i}"), "project": "p", "string_value": "v"}),
-        );
+        let r = s.post("/v1/secrets", &json!({"name": format!("s{i}"), "project": "p", "string_value": "v"}));
         assert_eq!(r.status, 201);
     }
-    s.post(
-        "/v1/secrets",
-        &json!({"name": "org-wide", "string_value": "v"}),
-    );
+    s.post("/v1/secrets", &json!({"name": "org-wide", "string_value": "v"}));
     let mut names = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -471,15 +261,7 @@ fn health_ready_openapi_whoami() {
     assert_eq!(doc.body["openapi"], "3.1.0");
     assert!(doc.body["paths"]["/v1/resolve"]["post"].is_object());
     let me = s.get("/v1/whoami");
-    assert_eq!(
-        (me.body["role"].as_str(), me.body["org"].as_str()),
-        (Some("admin"), Some("*"))
-    );
+    assert_eq!((me.body["role"].as_str(), me.body["org"].as_str()), (Some("admin"), Some("*")));
     assert!(!me.text.contains(&s.token));
-    assert!(
-        s.get("/healthz")
-            .headers
-            .iter()
-            .any(|(k, _)| k == "x-request-id")
-    );
+    assert!(s.get("/healthz").headers.iter().any(|(k, _)| k == "x-request-id"));
 }

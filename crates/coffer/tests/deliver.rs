@@ -23,17 +23,10 @@ fn binary() -> Vec<u8> {
 
 /// The Python of the flytekit venv that scripts/test installs.
 fn flytekit_python() -> PathBuf {
-    let p = std::env::var_os("COFFER_TEST_FLYTEKIT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap())
-                .join(".cache/coffer/venvs/flytekit/bin/python")
-        });
-    assert!(
-        p.exists(),
-        "flytekit venv missing at {}: run scripts/test, which installs it",
-        p.display()
-    );
+    let p = std::env::var_os("COFFER_TEST_FLYTEKIT_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/coffer/venvs/flytekit/bin/python")
+    });
+    assert!(p.exists(), "flytekit venv missing at {}: run scripts/test, which installs it", p.display());
     p
 }
 
@@ -50,10 +43,7 @@ fn seed(s: &Server) {
         let r = s.post("/v1/secrets", &body);
         assert_eq!(r.status, 201, "{}", r.text);
     }
-    let r = s.post(
-        "/v1/secrets/rotating/versions?org=acme&project=ml",
-        &json!({"string_value": ROT2}),
-    );
+    let r = s.post("/v1/secrets/rotating/versions?org=acme&project=ml", &json!({"string_value": ROT2}));
     assert_eq!(r.status, 201);
 }
 
@@ -123,11 +113,8 @@ fn flytekit_reads_every_secret() {
     let script = s.dir.path().join("check.py");
     std::fs::write(&script, FLYTEKIT_SCRIPT).unwrap();
     let expected = s.dir.path().join("expected.txt");
-    std::fs::write(
-        &expected,
-        format!("pw={PW}\napi={API}\nrot1={ROT1}\nrot2={ROT2}\nopenai={OPENAI}\nmine={MINE}\n"),
-    )
-    .unwrap();
+    std::fs::write(&expected, format!("pw={PW}\napi={API}\nrot1={ROT1}\nrot2={ROT2}\nopenai={OPENAI}\nmine={MINE}\n"))
+        .unwrap();
     let python = flytekit_python();
     let out = run_cmd(
         &s,
@@ -155,19 +142,11 @@ fn flytekit_reads_every_secret() {
     .env("FLYTE_INTERNAL_IMAGE", "")
     .output()
     .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert!(out.status.success(), "stdout: {}\nstderr: {}", stdout(&out), stderr(&out));
     let line = stdout(&out);
     assert!(line.contains("FLYTEKIT-OK"), "{line}");
     let dir = line.split_whitespace().last().unwrap();
-    assert!(
-        !PathBuf::from(dir).exists(),
-        "secrets dir {dir} left behind"
-    );
+    assert!(!PathBuf::from(dir).exists(), "secrets dir {dir} left behind");
     assert!(!stderr(&out).contains(PW));
 }
 
@@ -182,7 +161,11 @@ fn requests_file_and_flyte_annotations() {
     )
     .unwrap();
     let out = run_cmd(&s, &["--requests", yaml.to_str().unwrap(), "--"])
-        .args(["sh", "-c", "printf '%s|%s|' \"$DB_PASSWORD\" \"$_FSEC_DB_PASSWORD\"; cat \"$FLYTE_SECRETS_DEFAULT_DIR/my_secret\""])
+        .args([
+            "sh",
+            "-c",
+            "printf '%s|%s|' \"$DB_PASSWORD\" \"$_FSEC_DB_PASSWORD\"; cat \"$FLYTE_SECRETS_DEFAULT_DIR/my_secret\"",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -201,11 +184,7 @@ fn requests_file_and_flyte_annotations() {
     )
     .unwrap();
     let out = run_cmd(&s, &["--annotations", ann.to_str().unwrap(), "--"])
-        .args([
-            "sh",
-            "-c",
-            "printf '%s|' \"$OPENAI_KEY\"; cat \"$FLYTE_SECRETS_DEFAULT_DIR/my_secret\"",
-        ])
+        .args(["sh", "-c", "printf '%s|' \"$OPENAI_KEY\"; cat \"$FLYTE_SECRETS_DEFAULT_DIR/my_secret\""])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -242,9 +221,7 @@ mod coffer_core_req {
 fn exit_codes_stdin_and_masking() {
     let s = Server::start();
     seed(&s);
-    let out = run_cmd(&s, &["--secret", "db/password", "--", "sh", "-c", "exit 7"])
-        .output()
-        .unwrap();
+    let out = run_cmd(&s, &["--secret", "db/password", "--", "sh", "-c", "exit 7"]).output().unwrap();
     assert_eq!(out.status.code(), Some(7));
     let mut child = run_cmd(&s, &["--secret", "db/password", "--", "cat"])
         .stdin(Stdio::piped())
@@ -252,49 +229,17 @@ fn exit_codes_stdin_and_masking() {
         .spawn()
         .unwrap();
     use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"from-stdin")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"from-stdin").unwrap();
     assert_eq!(child.wait_with_output().unwrap().stdout, b"from-stdin");
     // Without --mask the child's output is its own; with it, values become <redacted>.
     let script = "echo \"pw=$_FSEC_DB_PASSWORD\"; echo \"err=$_FSEC_DB_PASSWORD\" >&2";
-    let out = run_cmd(&s, &["--secret", "db/password", "--", "sh", "-c", script])
-        .output()
-        .unwrap();
+    let out = run_cmd(&s, &["--secret", "db/password", "--", "sh", "-c", script]).output().unwrap();
     assert_eq!(stdout(&out), format!("pw={PW}\n"));
-    let out = run_cmd(
-        &s,
-        &[
-            "--mask",
-            "--secret",
-            "db/password",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ],
-    )
-    .output()
-    .unwrap();
+    let out = run_cmd(&s, &["--mask", "--secret", "db/password", "--", "sh", "-c", script]).output().unwrap();
     assert_eq!(stdout(&out), "pw=<redacted>\n");
     assert_eq!(stderr(&out), "err=<redacted>\n");
     // The child never sees coffer's own token.
-    let out = run_cmd(
-        &s,
-        &[
-            "--secret",
-            "db/password",
-            "--",
-            "sh",
-            "-c",
-            "echo \"[$COFFER_TOKEN]\"",
-        ],
-    )
-    .output()
-    .unwrap();
+    let out = run_cmd(&s, &["--secret", "db/password", "--", "sh", "-c", "echo \"[$COFFER_TOKEN]\""]).output().unwrap();
     assert_eq!(stdout(&out), "[]\n");
 }
 
@@ -310,10 +255,7 @@ fn missing_secret_or_unreachable_service_fails_before_the_command() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!marker.exists(), "the command ran despite a missing secret");
     let err = stderr(&out);
-    assert!(
-        err.contains("nope") && err.contains("acme/ml/dev, acme/ml/*, acme/*/dev, acme/*/*"),
-        "{err}"
-    );
+    assert!(err.contains("nope") && err.contains("acme/ml/dev, acme/ml/*, acme/*/dev, acme/*/*"), "{err}");
     assert!(!err.contains(PW));
 
     let start = Instant::now();
@@ -326,33 +268,16 @@ fn missing_secret_or_unreachable_service_fails_before_the_command() {
     assert!(!marker.exists());
     assert!(start.elapsed() < Duration::from_secs(10));
     let err = stderr(&out);
-    assert!(
-        err.contains("gave up after") && err.contains("attempts"),
-        "{err}"
-    );
+    assert!(err.contains("gave up after") && err.contains("attempts"), "{err}");
 
     // Bad requests are usage errors.
-    let out = run_cmd(&s, &["--env", "lower=x", "--", "true"])
-        .output()
-        .unwrap();
+    let out = run_cmd(&s, &["--env", "lower=x", "--", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let out = run_cmd(&s, &["--secret", "g/k@latest", "--", "true"])
-        .output()
-        .unwrap();
+    let out = run_cmd(&s, &["--secret", "g/k@latest", "--", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("not a coffer version number"),
-        "{}",
-        stderr(&out)
-    );
-    let out = run_cmd(&s, &["--env", "TLS=tls.key", "--", "true"])
-        .output()
-        .unwrap();
-    assert!(
-        stderr(&out).contains("request it as a file"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("not a coffer version number"), "{}", stderr(&out));
+    let out = run_cmd(&s, &["--env", "TLS=tls.key", "--", "true"]).output().unwrap();
+    assert!(stderr(&out).contains("request it as a file"), "{}", stderr(&out));
 }
 
 /// Starts `coffer run` around `exec sleep`, waits until the child is up, and returns the
@@ -360,10 +285,8 @@ fn missing_secret_or_unreachable_service_fails_before_the_command() {
 fn start_sleeper(s: &Server) -> (std::process::Child, u32, PathBuf) {
     let info = s.dir.path().join(format!("info-{}", std::process::id()));
     let _ = std::fs::remove_file(&info);
-    let script = format!(
-        "echo \"$$ $FLYTE_SECRETS_DEFAULT_DIR\" > {}.tmp && mv {0}.tmp {0} && exec sleep 60",
-        info.display()
-    );
+    let script =
+        format!("echo \"$$ $FLYTE_SECRETS_DEFAULT_DIR\" > {}.tmp && mv {0}.tmp {0} && exec sleep 60", info.display());
     let child = run_cmd(s, &["--secret", "db/password", "--", "sh", "-c", &script])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -397,41 +320,25 @@ fn secrets_dir_is_removed_however_the_child_ends() {
     // SIGTERM to coffer run is forwarded; the child dies of it; the dir goes.
     let (run, child_pid, dir) = start_sleeper(&s);
     assert!(dir.join("db/password").exists());
-    assert!(
-        common::is_memory_fs_path(&dir),
-        "{} is not on tmpfs",
-        dir.display()
-    );
+    assert!(common::is_memory_fs_path(&dir), "{} is not on tmpfs", dir.display());
     // No value in any involved process's command line.
     for pid in [run.id(), child_pid] {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-        assert!(
-            !cmdline.windows(PW.len()).any(|w| w == PW.as_bytes()),
-            "value in /proc/{pid}/cmdline"
-        );
+        assert!(!cmdline.windows(PW.len()).any(|w| w == PW.as_bytes()), "value in /proc/{pid}/cmdline");
     }
-    Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap();
     assert_eq!(wait_exit(run), Some(128 + 15));
     assert!(!dir.exists(), "dir left after SIGTERM");
 
     // SIGKILL of the child itself.
     let (run, child_pid, dir) = start_sleeper(&s);
-    Command::new("kill")
-        .args(["-KILL", &child_pid.to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-KILL", &child_pid.to_string()]).status().unwrap();
     assert_eq!(wait_exit(run), Some(128 + 9));
     assert!(!dir.exists(), "dir left after SIGKILL of the child");
 
     // SIGTERM to the child itself.
     let (run, child_pid, dir) = start_sleeper(&s);
-    Command::new("kill")
-        .args(["-TERM", &child_pid.to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child_pid.to_string()]).status().unwrap();
     assert_eq!(wait_exit(run), Some(128 + 15));
     assert!(!dir.exists(), "dir left after SIGTERM of the child");
 }
@@ -443,17 +350,7 @@ fn fetch_writes_files_and_an_env_file() {
     let dir = s.dir.path().join("fetched");
     let fetch = |extra: &[&str]| {
         Command::new(BIN)
-            .args([
-                "fetch",
-                "--org",
-                "acme",
-                "-p",
-                "ml",
-                "-d",
-                "dev",
-                "--dir",
-                dir.to_str().unwrap(),
-            ])
+            .args(["fetch", "--org", "acme", "-p", "ml", "-d", "dev", "--dir", dir.to_str().unwrap()])
             .args(extra)
             .env("COFFER_ADDR", &s.addr)
             .env("COFFER_TOKEN", &s.token)
@@ -471,35 +368,21 @@ fn fetch_writes_files_and_an_env_file() {
         "OPENAI_KEY=openai-key",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("fetched 3 secrets"),
-        "{}",
-        stdout(&out)
-    );
-    assert_eq!(
-        std::fs::read(dir.join("db/password")).unwrap(),
-        PW.as_bytes()
-    );
+    assert!(stdout(&out).contains("fetched 3 secrets"), "{}", stdout(&out));
+    assert_eq!(std::fs::read(dir.join("db/password")).unwrap(), PW.as_bytes());
     assert_eq!(std::fs::read(dir.join("certs/tls.key")).unwrap(), binary());
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(dir.join("db/password"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o400
-    );
+    assert_eq!(std::fs::metadata(dir.join("db/password")).unwrap().permissions().mode() & 0o777, 0o400);
     let env = dir.join("coffer.env");
     let sourced = Command::new("sh")
         .arg("-c")
-        .arg(format!(". {}; printf '%s|%s|%s' \"$OPENAI_KEY\" \"$_FSEC_DB_PASSWORD\" \"$FLYTE_SECRETS_DEFAULT_DIR\"", env.display()))
+        .arg(format!(
+            ". {}; printf '%s|%s|%s' \"$OPENAI_KEY\" \"$_FSEC_DB_PASSWORD\" \"$FLYTE_SECRETS_DEFAULT_DIR\"",
+            env.display()
+        ))
         .output()
         .unwrap();
-    assert_eq!(
-        stdout(&sourced),
-        format!("{OPENAI}|{PW}|/etc/flyte/secrets")
-    );
+    assert_eq!(stdout(&sourced), format!("{OPENAI}|{PW}|/etc/flyte/secrets"));
 
     // A second fetch into the same dir refuses to overwrite, and says so on one line.
     let out = fetch(&["--secret", "db/password"]);
@@ -508,15 +391,7 @@ fn fetch_writes_files_and_an_env_file() {
     // A missing secret: non-zero, one line, nothing written.
     let other = s.dir.path().join("other");
     let out = Command::new(BIN)
-        .args([
-            "fetch",
-            "--org",
-            "acme",
-            "--dir",
-            other.to_str().unwrap(),
-            "--secret",
-            "nope",
-        ])
+        .args(["fetch", "--org", "acme", "--dir", other.to_str().unwrap(), "--secret", "nope"])
         .env("COFFER_ADDR", &s.addr)
         .env("COFFER_TOKEN", &s.token)
         .output()
@@ -529,15 +404,7 @@ fn fetch_writes_files_and_an_env_file() {
     // Bounded total time when the service is down.
     let start = Instant::now();
     let out = Command::new(BIN)
-        .args([
-            "fetch",
-            "--timeout",
-            "1",
-            "--dir",
-            other.to_str().unwrap(),
-            "--secret",
-            "x",
-        ])
+        .args(["fetch", "--timeout", "1", "--dir", other.to_str().unwrap(), "--secret", "x"])
         .env("COFFER_ADDR", "http://127.0.0.1:1")
         .env("COFFER_TOKEN", &s.token)
         .output()

@@ -32,9 +32,7 @@ pub enum AnnotationError {
     #[error("annotation value does not decode to UTF-8 text")]
     Utf8,
     /// Not protobuf text format for `core.Secret`.
-    #[error(
-        "annotation value is not a valid Secret in protobuf text format: {reason} (at byte {at})"
-    )]
+    #[error("annotation value is not a valid Secret in protobuf text format: {reason} (at byte {at})")]
     Syntax {
         /// What is wrong.
         reason: String,
@@ -63,9 +61,7 @@ pub fn decode(value: &str) -> Result<SecretRequest, AnnotationError> {
     if value.len() > MAX_ENCODED_LEN {
         return Err(AnnotationError::TooLong);
     }
-    let raw = flyte_base32()
-        .decode(value.as_bytes())
-        .map_err(|e| AnnotationError::Base32(e.to_string()))?;
+    let raw = flyte_base32().decode(value.as_bytes()).map_err(|e| AnnotationError::Base32(e.to_string()))?;
     let text = String::from_utf8(raw).map_err(|_| AnnotationError::Utf8)?;
     from_text(&text)
 }
@@ -120,10 +116,7 @@ fn quote_into(out: &mut String, s: &str) {
 
 /// Parses protobuf text format for `core.Secret`.
 pub fn from_text(text: &str) -> Result<SecretRequest, AnnotationError> {
-    let mut p = Parser {
-        b: text.as_bytes(),
-        i: 0,
-    };
+    let mut p = Parser { b: text.as_bytes(), i: 0 };
     let mut out = SecretRequest::default();
     let mut seen = [false; 5];
     loop {
@@ -157,8 +150,8 @@ pub fn from_text(text: &str) -> Result<SecretRequest, AnnotationError> {
                 "ENV_VAR" => MountRequirement::EnvVar,
                 "FILE" => MountRequirement::File,
                 n => {
-                    let n: i64 = parse_int(n)
-                        .ok_or_else(|| p.err_at(at, format!("invalid mount requirement [{n}]")))?;
+                    let n: i64 =
+                        parse_int(n).ok_or_else(|| p.err_at(at, format!("invalid mount requirement [{n}]")))?;
                     MountRequirement::from_number(n).map_err(|e| p.err_at(at, e.to_string()))?
                 }
             };
@@ -238,10 +231,7 @@ impl<'a> Parser<'a> {
 
     fn ident(&mut self) -> Result<&'a str, AnnotationError> {
         let start = self.i;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
-        {
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_') {
             self.i += 1;
         }
         if start == self.i {
@@ -253,10 +243,7 @@ impl<'a> Parser<'a> {
 
     fn scalar_token(&mut self) -> Result<&'a str, AnnotationError> {
         let start = self.i;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'+' | b'.'))
-        {
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'+' | b'.')) {
             self.i += 1;
         }
         if start == self.i {
@@ -318,8 +305,7 @@ impl<'a> Parser<'a> {
                         _ => break,
                     }
                 }
-                let b =
-                    u8::try_from(n).map_err(|_| self.err("octal escape out of range".into()))?;
+                let b = u8::try_from(n).map_err(|_| self.err("octal escape out of range".into()))?;
                 out.push(b);
             }
             b'x' | b'X' => {
@@ -329,8 +315,7 @@ impl<'a> Parser<'a> {
             b'u' | b'U' => {
                 let len = if c == b'u' { 4 } else { 8 };
                 let n = self.hex_digits(len, len)?;
-                let ch =
-                    char::from_u32(n).ok_or_else(|| self.err("invalid unicode escape".into()))?;
+                let ch = char::from_u32(n).ok_or_else(|| self.err("invalid unicode escape".into()))?;
                 let mut buf = [0; 4];
                 out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
             }
@@ -391,34 +376,16 @@ mod tests {
                 req("", "", "openai-key", EnvVar, "OPENAI_KEY"),
                 "nnsxsoraejxxazlomfus112fperau2lpovxhix2smvyxk1lsmvwwk2tuhiqektswl4lecuqkmvxhmx2wmfzduibcj4iektsbjfpuwrkzeifa",
             ),
+            (req("", "", "my_secret", File, ""), "nnsxsoraejwxsx2tmvrxezlueifg122vnz1f53tfof1ws3tfnvsw34b1ebdestcfbi"),
             (
-                req("", "", "my_secret", File, ""),
-                "nnsxsoraejwxsx2tmvrxezlueifg122vnz1f53tfof1ws3tfnvsw34b1ebdestcfbi",
-            ),
-            (
-                req(
-                    "arn:aws:secretsmanager:us-west-2:123456789012:secret:",
-                    "",
-                    "my-secret-AbCdEf",
-                    File,
-                    "",
-                ),
+                req("arn:aws:secretsmanager:us-west-2:123456789012:secret:", "", "my-secret-AbCdEf", File, ""),
                 "m4zg54lqhiqceylsny4gc42thjzwky2smv1hg2lbnzqwozlshj1xgllxmvzxiljshiytemzugu2doobzgayteottmvrxezluhirau12fpe4caitnpewxgzldojsxilkbmjbwirlgeifg122vnz1f53tfof1ws3tfnvsw34b1ebdestcfbi",
             ),
             (
-                req(
-                    "https://examplevault.vault.azure.net/secrets/example-secret",
-                    "12345",
-                    "",
-                    File,
-                    "",
-                ),
+                req("https://examplevault.vault.azure.net/secrets/example-secret", "12345", "", File, ""),
                 "m4zg54lqhiqce1duoryhgorpf4sxqylnobwgk4tbovwhiltwmf1wy4bomf4hk3tffzxgk4bponswg3tforzs5zlymfwxa2dffvzwky2smv1cecthojxxk3c6ozsxe32jn4xduibcgezdgnbveifg122vnz1f53tfof1ws3tfnvsw34b1ebdestcfbi",
             ),
-            (
-                req("naïve\"q", "", "k", Any, ""),
-                "m4zg54lqhiqce2tblqztam13gi1to4tflqrhciqknnsxsoraejvsecq",
-            ),
+            (req("naïve\"q", "", "k", Any, ""), "m4zg54lqhiqce2tblqztam13gi1to4tflqrhciqknnsxsoraejvsecq"),
         ]
     }
 
@@ -445,7 +412,8 @@ mod tests {
 
     #[test]
     fn general_text_format() {
-        let text = "# a comment\nkey: 'my\\'key' mount_requirement: 2, env_var: \"A\" \"B\"; group_version:\"\\x41\\u00e9\"";
+        let text =
+            "# a comment\nkey: 'my\\'key' mount_requirement: 2, env_var: \"A\" \"B\"; group_version:\"\\x41\\u00e9\"";
         let s = from_text(text).unwrap();
         assert_eq!(s.key, "my'key");
         assert_eq!(s.mount_requirement, File);
@@ -469,10 +437,7 @@ mod tests {
             assert!(from_text(bad).is_err(), "{bad}");
         }
         assert!(matches!(decode("0000"), Err(AnnotationError::Base32(_))));
-        assert_eq!(
-            decode(&"a".repeat(MAX_ENCODED_LEN + 1)),
-            Err(AnnotationError::TooLong)
-        );
+        assert_eq!(decode(&"a".repeat(MAX_ENCODED_LEN + 1)), Err(AnnotationError::TooLong));
         assert_eq!(
             from_text("mount_requirement: 9").unwrap_err().to_string(),
             "annotation value is not a valid Secret in protobuf text format: invalid mount requirement [9]: use ANY, ENV_VAR or FILE (at byte 19)"

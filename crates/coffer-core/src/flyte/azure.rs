@@ -66,11 +66,7 @@ fn unescape(part: &'static str, s: &str, whole: &str) -> Result<String, AzureErr
             // A lone trailing `0` is kept as is (Flyte's decoder does the same).
             None => out.push('0'),
             Some(next) => {
-                return Err(AzureError::Escape {
-                    part,
-                    name: whole.to_owned(),
-                    next,
-                });
+                return Err(AzureError::Escape { part, name: whole.to_owned(), next });
             }
         }
     }
@@ -103,9 +99,7 @@ pub fn decode_name(name: &str) -> Result<ScopedId, AzureError> {
     if parts.len() != 5 || parts[0] != "1" {
         return Err(AzureError::Format);
     }
-    let raw = BASE32_NOPAD
-        .decode(parts[4].as_bytes())
-        .map_err(|_| AzureError::Base32(name.to_owned()))?;
+    let raw = BASE32_NOPAD.decode(parts[4].as_bytes()).map_err(|_| AzureError::Base32(name.to_owned()))?;
     let secret = String::from_utf8(raw).map_err(|_| AzureError::Base32(name.to_owned()))?;
     Ok(ScopedId {
         org: unescape("org", parts[1], name)?,
@@ -160,18 +154,14 @@ fn go_json_escape_into(out: &mut String, s: &str) {
 /// Unwraps Flyte's envelope (`AzureToUnionSecret`): a missing `type` means STRING; a numeric
 /// `type` is refused, as Flyte refuses it.
 pub fn open_envelope(json: &str) -> Result<SecretValue, AzureError> {
-    let v: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| AzureError::Envelope(format!("not JSON ({})", e.classify_name())))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| AzureError::Envelope("not a JSON object".into()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| AzureError::Envelope(format!("not JSON ({})", e.classify_name())))?;
+    let obj = v.as_object().ok_or_else(|| AzureError::Envelope("not a JSON object".into()))?;
     let kind = match obj.get("type") {
         None | Some(serde_json::Value::Null) => "STRING",
         Some(serde_json::Value::String(s)) => s.as_str(),
         Some(other) => {
-            return Err(AzureError::Envelope(format!(
-                "azureSecretValueType should be a string, got {other}"
-            )));
+            return Err(AzureError::Envelope(format!("azureSecretValueType should be a string, got {other}")));
         }
     };
     let text = match obj.get("value") {
@@ -181,15 +171,11 @@ pub fn open_envelope(json: &str) -> Result<SecretValue, AzureError> {
     };
     match kind {
         "BINARY" => {
-            let bytes = STANDARD
-                .decode(text)
-                .map_err(|_| AzureError::Envelope("BINARY value is not base64".into()))?;
+            let bytes = STANDARD.decode(text).map_err(|_| AzureError::Envelope("BINARY value is not base64".into()))?;
             Ok(SecretValue::binary(bytes)?)
         }
         "STRING" => Ok(SecretValue::string(text.to_owned())?),
-        other => Err(AzureError::Envelope(format!(
-            "{other} is not a valid azureSecretValueType"
-        ))),
+        other => Err(AzureError::Envelope(format!("{other} is not a valid azureSecretValueType"))),
     }
 }
 
@@ -213,13 +199,7 @@ mod tests {
     use super::*;
 
     fn id(org: &str, domain: &str, project: &str, name: &str) -> String {
-        ScopedId {
-            org: org.into(),
-            domain: domain.into(),
-            project: project.into(),
-            name: name.into(),
-        }
-        .to_string()
+        ScopedId { org: org.into(), domain: domain.into(), project: project.into(), name: name.into() }.to_string()
     }
 
     #[test]
@@ -263,18 +243,9 @@ mod tests {
                 ("acme", "production", "ml-pipeline", "OPENAI_API_KEY"),
                 "1-acme-production-ml01pipeline-J5IEKTSBJFPUCUCJL5FUKWI",
             ),
-            (
-                ("acme", "", "", "db-password"),
-                "1-acme---MRRC24DBONZXO33SMQ",
-            ),
-            (
-                ("flyte", "development", "", "token"),
-                "1-flyte-development--ORXWWZLO",
-            ),
-            (
-                ("org-0", "dev-01", "p0-1", "x"),
-                "1-org0100-dev01001-p00011-PA",
-            ),
+            (("acme", "", "", "db-password"), "1-acme---MRRC24DBONZXO33SMQ"),
+            (("flyte", "development", "", "token"), "1-flyte-development--ORXWWZLO"),
+            (("org-0", "dev-01", "p0-1", "x"), "1-org0100-dev01001-p00011-PA"),
             (("acme", "prod", "proj", "clé"), "1-acme-prod-proj-MNWMHKI"),
             (("acme", "prod", "proj", ""), "1-acme-prod-proj-"),
             (("acme", "prod", "proj", "a__b"), "1-acme-prod-proj-MFPV6YQ"),
@@ -295,19 +266,13 @@ mod tests {
         let long = id("acme", "production", "ml-pipeline", &"x".repeat(61));
         let err = encode_name(&long).unwrap_err();
         assert_eq!(err, AzureError::TooLong(129));
-        assert_eq!(
-            err.to_string(),
-            "encoded secret name with length 129 exceeds maximum length: 127"
-        );
+        assert_eq!(err.to_string(), "encoded secret name with length 129 exceeds maximum length: 127");
     }
 
     #[test]
     fn decode_errors() {
         assert_eq!(decode_name("2-a-b-c-MY"), Err(AzureError::Format));
-        assert_eq!(
-            decode_name("1-test01org00-test01domain0000test01project001-testsecret"),
-            Err(AzureError::Format)
-        );
+        assert_eq!(decode_name("1-test01org00-test01domain0000test01project001-testsecret"), Err(AzureError::Format));
         let e = decode_name("1-test02org-b-c-MY").unwrap_err().to_string();
         assert!(e.ends_with("unexpected escape sequence: 02"), "{e}");
         assert!(decode_name("1-a-b-c-my").is_err());
@@ -317,39 +282,19 @@ mod tests {
     #[test]
     fn envelopes() {
         let s = |x: &str| SecretValue::string(x.into()).unwrap();
-        assert_eq!(
-            envelope(&s("test-value")),
-            r#"{"type":"STRING","value":"test-value"}"#
-        );
-        assert_eq!(
-            envelope(&s("hunter2")),
-            r#"{"type":"STRING","value":"hunter2"}"#
-        );
+        assert_eq!(envelope(&s("test-value")), r#"{"type":"STRING","value":"test-value"}"#);
+        assert_eq!(envelope(&s("hunter2")), r#"{"type":"STRING","value":"hunter2"}"#);
         let b = SecretValue::binary(vec![0x48, 0x65, 0x6C, 0x6C, 0x6F]).unwrap();
         assert_eq!(envelope(&b), r#"{"type":"BINARY","value":"SGVsbG8="}"#);
         let b = SecretValue::binary(vec![0xde, 0xad, 0xbe, 0xef]).unwrap();
         assert_eq!(envelope(&b), r#"{"type":"BINARY","value":"3q2+7w=="}"#);
-        assert_eq!(
-            envelope(&s("<a&b>\n\u{2028}")),
-            r#"{"type":"STRING","value":"\u003ca\u0026b\u003e\n\u2028"}"#
-        );
+        assert_eq!(envelope(&s("<a&b>\n\u{2028}")), r#"{"type":"STRING","value":"\u003ca\u0026b\u003e\n\u2028"}"#);
 
         let v = open_envelope(r#"{"type":"BINARY","value":"3q2+7w=="}"#).unwrap();
         assert_eq!(v.expose_bytes(), &[0xde, 0xad, 0xbe, 0xef]);
-        assert_eq!(
-            open_envelope(r#"{"value":"x"}"#)
-                .unwrap()
-                .expose_str()
-                .unwrap(),
-            "x"
-        );
-        let e = open_envelope(r#"{"type":0,"value":"x"}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("azureSecretValueType should be a string, got 0"),
-            "{e}"
-        );
+        assert_eq!(open_envelope(r#"{"value":"x"}"#).unwrap().expose_str().unwrap(), "x");
+        let e = open_envelope(r#"{"type":0,"value":"x"}"#).unwrap_err().to_string();
+        assert!(e.contains("azureSecretValueType should be a string, got 0"), "{e}");
         assert!(open_envelope("not json").is_err());
         assert!(open_envelope(r#"{"type":"BINARY","value":"!!"}"#).is_err());
     }

@@ -27,9 +27,6 @@ mod tests {
         assert_eq!(volume_name("user-info", "v2"), "ovzwk3rnnfxgm216oyza");
         let group = md5_name("hello");
         assert_eq!(group, "5d41402abc4b2a76b9719d911017c592");
-        assert_eq!(
-            volume_name(&group, ""),
-            "gvsdimjugazgcytdgrrdeyjxgzrdsnzrhfsdsmjrgaytoyzvhezf5"
-        );
+        assert_eq!(volume_name(&group, ""), "gvsdimjugazgcytdgrrdeyjxgzrdsnzrhfsdsmjrgaytoyzvhezf5");
     }
 }

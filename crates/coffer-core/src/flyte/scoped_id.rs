@@ -59,12 +59,7 @@ impl ScopedId {
         if parts.len() < 9 {
             return Err(ScopedIdError::NotEnoughParts);
         }
-        if parts[0] != "u"
-            || parts[1] != "org"
-            || parts[3] != "domain"
-            || parts[5] != "project"
-            || parts[7] != "key"
-        {
+        if parts[0] != "u" || parts[1] != "org" || parts[3] != "domain" || parts[5] != "project" || parts[7] != "key" {
             return Err(ScopedIdError::UnexpectedParts);
         }
         Ok(Self {
@@ -77,38 +72,21 @@ impl ScopedId {
 
     /// The id as coffer types.
     pub fn to_scope(&self) -> Result<(Scope, SecretName), ScopedIdError> {
-        let bad = |reason: String| ScopedIdError::NotACofferScope {
-            id: self.to_string(),
-            reason,
-        };
-        let org = self
-            .org
-            .parse()
-            .map_err(|e: crate::NameError| bad(e.to_string()))?;
+        let bad = |reason: String| ScopedIdError::NotACofferScope { id: self.to_string(), reason };
+        let org = self.org.parse().map_err(|e: crate::NameError| bad(e.to_string()))?;
         let opt = |s: &str| (!s.is_empty()).then_some(s.to_owned());
-        let project = opt(&self.project)
-            .map(|p| p.parse())
-            .transpose()
-            .map_err(|e: crate::NameError| bad(e.to_string()))?;
-        let domain = opt(&self.domain)
-            .map(|d| d.parse())
-            .transpose()
-            .map_err(|e: crate::NameError| bad(e.to_string()))?;
-        let name = self
-            .name
-            .parse()
-            .map_err(|e: crate::NameError| bad(e.to_string()))?;
+        let project =
+            opt(&self.project).map(|p| p.parse()).transpose().map_err(|e: crate::NameError| bad(e.to_string()))?;
+        let domain =
+            opt(&self.domain).map(|d| d.parse()).transpose().map_err(|e: crate::NameError| bad(e.to_string()))?;
+        let name = self.name.parse().map_err(|e: crate::NameError| bad(e.to_string()))?;
         Ok((Scope::new(org, project, domain), name))
     }
 }
 
 impl fmt::Display for ScopedId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "u__org__{}__domain__{}__project__{}__key__{}",
-            self.org, self.domain, self.project, self.name
-        )
+        write!(f, "u__org__{}__domain__{}__project__{}__key__{}", self.org, self.domain, self.project, self.name)
     }
 }
 
@@ -124,18 +102,9 @@ mod tests {
                 "u__org__flyte__domain__development__project__flytesnacks__key__openai-key",
                 "e5310d0cc4cc19984d112f2c3cab042c",
             ),
-            (
-                "u__org__flyte__domain__development__project____key__openai-key",
-                "5efe4dfeeb0bf3b16e42226344adcd82",
-            ),
-            (
-                "u__org__flyte__domain____project____key__openai-key",
-                "07d6b56d0fbfd92f5705bb4085870dc2",
-            ),
-            (
-                "u__org__flyte__domain____project____key__repro_secret",
-                "d6a91cc8a72f2ae4c7651db23c2d9cdf",
-            ),
+            ("u__org__flyte__domain__development__project____key__openai-key", "5efe4dfeeb0bf3b16e42226344adcd82"),
+            ("u__org__flyte__domain____project____key__openai-key", "07d6b56d0fbfd92f5705bb4085870dc2"),
+            ("u__org__flyte__domain____project____key__repro_secret", "d6a91cc8a72f2ae4c7651db23c2d9cdf"),
         ];
         for (id, md5) in cases {
             let parsed = ScopedId::parse(id).unwrap();
@@ -147,17 +116,10 @@ mod tests {
 
     #[test]
     fn from_scope_and_back() {
-        let scope = Scope::new(
-            "flyte".parse().unwrap(),
-            Some("flytesnacks".parse().unwrap()),
-            None,
-        );
+        let scope = Scope::new("flyte".parse().unwrap(), Some("flytesnacks".parse().unwrap()), None);
         let name: SecretName = "a__b".parse().unwrap();
         let id = ScopedId::new(&scope, &name);
-        assert_eq!(
-            id.to_string(),
-            "u__org__flyte__domain____project__flytesnacks__key__a__b"
-        );
+        assert_eq!(id.to_string(), "u__org__flyte__domain____project__flytesnacks__key__a__b");
         let back = ScopedId::parse(&id.to_string()).unwrap();
         assert_eq!(back.name, "a__b");
         assert_eq!(back.to_scope().unwrap(), (scope, name));
@@ -165,14 +127,8 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(
-            ScopedId::parse("u__org__x"),
-            Err(ScopedIdError::NotEnoughParts)
-        );
-        assert_eq!(
-            ScopedId::parse("v__org__a__domain__b__project__c__key__d"),
-            Err(ScopedIdError::UnexpectedParts)
-        );
+        assert_eq!(ScopedId::parse("u__org__x"), Err(ScopedIdError::NotEnoughParts));
+        assert_eq!(ScopedId::parse("v__org__a__domain__b__project__c__key__d"), Err(ScopedIdError::UnexpectedParts));
         let upper = ScopedId::parse("u__org__Flyte__domain____project____key__k").unwrap();
         assert!(upper.to_scope().is_err());
     }

@@ -9,10 +9,8 @@ use axum::http::{StatusCode, request::Parts};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use coffer_core::{
-    Domain, Org, Project, Scope, SecretName, SecretValue, ValueError, ValueKind, Version,
-};
-use coffer_store::{ListCursor, ListQuery, SecretMeta, SecretType, TokenRecord};
+use coffer_core::{Domain, Org, Project, Scope, SecretName, SecretValue, ValueError, ValueKind, Version};
+use coffer_store::{AuditEntry, ListCursor, ListQuery, SecretMeta, SecretType, TokenRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -39,7 +37,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
-    fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
     }
 
@@ -47,19 +45,12 @@ impl Params {
         match self.get(k) {
             None | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") => Ok(true),
-            Some(other) => Err(ApiError::invalid(format!(
-                "{k}={other:?} is invalid: use true or false"
-            ))),
+            Some(other) => Err(ApiError::invalid(format!("{k}={other:?} is invalid: use true or false"))),
         }
     }
 
     fn scope(&self, state: &AppState) -> Result<Scope, ApiError> {
-        parse_scope(
-            state,
-            self.get("org"),
-            self.get("project"),
-            self.get("domain"),
-        )
+        parse_scope(state, self.get("org"), self.get("project"), self.get("domain"))
     }
 }
 
@@ -74,31 +65,18 @@ fn parse_scope(
         Some(o) => o.parse().map_err(bad)?,
         None => state.config.default_org.clone(),
     };
-    let project: Option<Project> = project
-        .filter(|p| !p.is_empty())
-        .map(str::parse)
-        .transpose()
-        .map_err(bad)?;
-    let domain: Option<Domain> = domain
-        .filter(|d| !d.is_empty())
-        .map(str::parse)
-        .transpose()
-        .map_err(bad)?;
+    let project: Option<Project> = project.filter(|p| !p.is_empty()).map(str::parse).transpose().map_err(bad)?;
+    let domain: Option<Domain> = domain.filter(|d| !d.is_empty()).map(str::parse).transpose().map_err(bad)?;
     Ok(Scope::new(org, project, domain))
 }
 
 fn parse_name(raw: &str) -> Result<SecretName, ApiError> {
-    raw.parse()
-        .map_err(|e: coffer_core::NameError| ApiError::invalid(e.to_string()))
+    raw.parse().map_err(|e: coffer_core::NameError| ApiError::invalid(e.to_string()))
 }
 
 fn value_error(e: ValueError) -> ApiError {
     match e {
-        ValueError::TooLarge { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "value_too_large",
-            e.to_string(),
-        ),
+        ValueError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "value_too_large", e.to_string()),
         other => ApiError::invalid(other.to_string()),
     }
 }
@@ -121,12 +99,8 @@ impl WireValue {
                     .map_err(|_| ApiError::invalid("binary_value is not standard base64"))?;
                 SecretValue::binary(bytes).map_err(value_error)
             }
-            (Some(_), Some(_)) => Err(ApiError::invalid(
-                "give either string_value or binary_value, not both",
-            )),
-            (None, None) => Err(ApiError::invalid(
-                "a value is required: give string_value or binary_value (base64)",
-            )),
+            (Some(_), Some(_)) => Err(ApiError::invalid("give either string_value or binary_value, not both")),
+            (None, None) => Err(ApiError::invalid("a value is required: give string_value or binary_value (base64)")),
         }
     }
 }
@@ -177,14 +151,8 @@ pub(crate) fn meta_json(m: &SecretMeta) -> Value {
     o.insert("version".into(), json!(m.current_version.get()));
     o.insert("created_at".into(), json!(m.created_at.to_rfc3339()));
     o.insert("updated_at".into(), json!(m.updated_at.to_rfc3339()));
-    o.insert(
-        "deleted_at".into(),
-        m.deleted_at.map_or(Value::Null, |t| json!(t.to_rfc3339())),
-    );
-    o.insert(
-        "purge_at".into(),
-        m.purge_at.map_or(Value::Null, |t| json!(t.to_rfc3339())),
-    );
+    o.insert("deleted_at".into(), m.deleted_at.map_or(Value::Null, |t| json!(t.to_rfc3339())));
+    o.insert("purge_at".into(), m.purge_at.map_or(Value::Null, |t| json!(t.to_rfc3339())));
     Value::Object(o)
 }
 
@@ -205,18 +173,22 @@ pub(crate) fn token_json(t: &TokenRecord) -> Value {
 fn put_value(o: &mut serde_json::Map<String, Value>, v: &SecretValue) {
     match v.kind() {
         ValueKind::String => {
-            o.insert(
-                "string_value".into(),
-                json!(String::from_utf8_lossy(v.expose_bytes())),
-            );
+            o.insert("string_value".into(), json!(String::from_utf8_lossy(v.expose_bytes())));
         }
         ValueKind::Binary => {
-            o.insert(
-                "binary_value".into(),
-                json!(STANDARD.encode(v.expose_bytes())),
-            );
+            o.insert("binary_value".into(), json!(STANDARD.encode(v.expose_bytes())));
         }
     }
+}
+
+/// Runs a store call for an authorized request: on failure, audits the failure and returns it.
+macro_rules! audited {
+    ($caller:expr, $entry:expr, $call:expr) => {
+        match $call {
+            Ok(v) => v,
+            Err(e) => return Err($caller.fail($entry, ApiError::from(e)).await),
+        }
+    };
 }
 
 pub(crate) async fn create(
@@ -224,30 +196,26 @@ pub(crate) async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
-    let scope = parse_scope(
-        &state,
-        body.org.as_deref(),
-        body.project.as_deref(),
-        body.domain.as_deref(),
-    )?;
-    caller.allow(Action::CreateSecret, &scope)?;
-    let name = parse_name(&body.name)?;
-    let secret_type: SecretType = match body.secret_type.as_deref() {
-        None | Some("") => SecretType::Generic,
-        // The rejected text is not echoed: a value pasted into the wrong field must not come back.
-        Some(t) => t.parse().map_err(|_: coffer_store::SecretTypeError| {
-            ApiError::invalid("unknown secret type: use generic or image-pull")
-        })?,
+    let scope = parse_scope(&state, body.org.as_deref(), body.project.as_deref(), body.domain.as_deref())?;
+    caller.allow(Action::CreateSecret, &scope, &body.name).await?;
+    let entry = caller.entry(Action::CreateSecret, Some(&scope), &body.name, "ok");
+    let checked = (|| {
+        let name = parse_name(&body.name)?;
+        let secret_type: SecretType = match body.secret_type.as_deref() {
+            None | Some("") => SecretType::Generic,
+            // The rejected text is not echoed: a value pasted into the wrong field must not come back.
+            Some(t) => t.parse().map_err(|_: coffer_store::SecretTypeError| {
+                ApiError::invalid("unknown secret type: use generic or image-pull")
+            })?,
+        };
+        let value = WireValue { string_value: body.string_value, binary_value: body.binary_value }.into_value()?;
+        Ok::<_, ApiError>((name, secret_type, value))
+    })();
+    let (name, secret_type, value) = match checked {
+        Ok(v) => v,
+        Err(e) => return Err(caller.fail(entry, e).await),
     };
-    let value = WireValue {
-        string_value: body.string_value,
-        binary_value: body.binary_value,
-    }
-    .into_value()?;
-    let meta = state
-        .secrets
-        .create(&scope, &name, secret_type, &value)
-        .await?;
+    let meta = audited!(caller, entry, state.secrets.create(&scope, &name, secret_type, &value, entry.clone()).await);
     Ok(ok(StatusCode::CREATED, meta_json(&meta)))
 }
 
@@ -259,14 +227,16 @@ pub(crate) async fn update(
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
     let scope = params.scope(&state)?;
-    caller.allow(Action::UpdateSecret, &scope)?;
-    let name = parse_name(&name)?;
-    let value = WireValue {
-        string_value: body.string_value,
-        binary_value: body.binary_value,
-    }
-    .into_value()?;
-    let meta = state.secrets.update(&scope, &name, &value).await?;
+    caller.allow(Action::UpdateSecret, &scope, &name).await?;
+    let entry = caller.entry(Action::UpdateSecret, Some(&scope), &name, "ok");
+    let checked = parse_name(&name).and_then(|n| {
+        Ok((n, WireValue { string_value: body.string_value, binary_value: body.binary_value }.into_value()?))
+    });
+    let (name, value) = match checked {
+        Ok(v) => v,
+        Err(e) => return Err(caller.fail(entry, e).await),
+    };
+    let meta = audited!(caller, entry, state.secrets.update(&scope, &name, &value, entry.clone()).await);
     Ok(ok(StatusCode::CREATED, meta_json(&meta)))
 }
 
@@ -277,12 +247,13 @@ pub(crate) async fn meta(
     params: Params,
 ) -> Result<Response, ApiError> {
     let scope = params.scope(&state)?;
-    caller.allow(Action::ReadMetadata, &scope)?;
-    let name = parse_name(&name)?;
-    Ok(ok(
-        StatusCode::OK,
-        meta_json(&state.secrets.meta(&scope, &name).await?),
-    ))
+    caller.allow(Action::ReadMetadata, &scope, &name).await?;
+    let mut entry = caller.entry(Action::ReadMetadata, Some(&scope), &name, "ok");
+    let name = audited!(caller, entry, parse_name(&name));
+    let meta = audited!(caller, entry, state.secrets.meta(&scope, &name).await);
+    entry.version = Some(meta.current_version.get());
+    caller.record(vec![entry]).await?;
+    Ok(ok(StatusCode::OK, meta_json(&meta)))
 }
 
 pub(crate) async fn versions(
@@ -292,9 +263,11 @@ pub(crate) async fn versions(
     params: Params,
 ) -> Result<Response, ApiError> {
     let scope = params.scope(&state)?;
-    caller.allow(Action::ReadMetadata, &scope)?;
-    let name = parse_name(&name)?;
-    let (meta, versions) = state.secrets.versions(&scope, &name).await?;
+    caller.allow(Action::ReadMetadata, &scope, &name).await?;
+    let entry = caller.entry(Action::ReadMetadata, Some(&scope), &name, "ok");
+    let name = audited!(caller, entry, parse_name(&name));
+    let (meta, versions) = audited!(caller, entry, state.secrets.versions(&scope, &name).await);
+    caller.record(vec![entry]).await?;
     let list: Vec<Value> = versions
         .iter()
         .map(|v| {
@@ -311,11 +284,7 @@ pub(crate) async fn versions(
 }
 
 fn parse_version(raw: Option<&str>) -> Result<Option<Version>, ApiError> {
-    raw.map(|v| {
-        v.parse::<Version>()
-            .map_err(|e| ApiError::invalid(e.to_string()))
-    })
-    .transpose()
+    raw.map(|v| v.parse::<Version>().map_err(|e| ApiError::invalid(e.to_string()))).transpose()
 }
 
 pub(crate) async fn value(
@@ -325,10 +294,15 @@ pub(crate) async fn value(
     params: Params,
 ) -> Result<Response, ApiError> {
     let scope = params.scope(&state)?;
-    caller.allow(Action::ReadValue, &scope)?;
-    let name = parse_name(&name)?;
-    let version = parse_version(params.get("version"))?;
-    let (meta, v, value) = state.secrets.value(&scope, &name, version).await?;
+    caller.allow(Action::ReadValue, &scope, &name).await?;
+    let mut entry = caller.entry(Action::ReadValue, Some(&scope), &name, "ok");
+    let name = audited!(caller, entry, parse_name(&name));
+    let version = audited!(caller, entry, parse_version(params.get("version")));
+    entry.version = version.map(Version::get);
+    let (meta, v, value) = audited!(caller, entry, state.secrets.value(&scope, &name, version).await);
+    // The value leaves only once its read is on record.
+    entry.version = Some(v.version.get());
+    caller.record(vec![entry]).await?;
     let mut o = serde_json::Map::new();
     o.insert("name".into(), json!(meta.name.as_str()));
     scope_fields(&meta.scope, &mut o);
@@ -347,17 +321,12 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let scope = params.scope(&state)?;
     let purge = params.flag("purge")?;
-    caller.allow(
-        if purge {
-            Action::PurgeSecret
-        } else {
-            Action::DeleteSecret
-        },
-        &scope,
-    )?;
-    let name = parse_name(&name)?;
+    let action = if purge { Action::PurgeSecret } else { Action::DeleteSecret };
+    caller.allow(action, &scope, &name).await?;
+    let entry = caller.entry(action, Some(&scope), &name, "ok");
+    let name = audited!(caller, entry, parse_name(&name));
     if purge {
-        state.secrets.purge(&scope, &name).await?;
+        audited!(caller, entry.clone(), state.secrets.purge(&scope, &name, &entry).await);
         let mut o = serde_json::Map::new();
         o.insert("name".into(), json!(name.as_str()));
         scope_fields(&scope, &mut o);
@@ -369,13 +338,12 @@ pub(crate) async fn delete(
         Some(d) => match d.parse::<u64>() {
             Ok(days @ 1..=90) => Some(Duration::from_secs(days * 86_400)),
             _ => {
-                return Err(ApiError::invalid(format!(
-                    "recovery_window_days={d:?} is invalid: use 1 to 90"
-                )));
+                let err = ApiError::invalid(format!("recovery_window_days={d:?} is invalid: use 1 to 90"));
+                return Err(caller.fail(entry, err).await);
             }
         },
     };
-    let meta = state.secrets.delete(&scope, &name, window).await?;
+    let meta = audited!(caller, entry.clone(), state.secrets.delete(&scope, &name, window, &entry).await);
     Ok(ok(StatusCode::OK, meta_json(&meta)))
 }
 
@@ -386,18 +354,16 @@ pub(crate) async fn restore(
     params: Params,
 ) -> Result<Response, ApiError> {
     let scope = params.scope(&state)?;
-    caller.allow(Action::RestoreSecret, &scope)?;
-    let name = parse_name(&name)?;
-    Ok(ok(
-        StatusCode::OK,
-        meta_json(&state.secrets.restore(&scope, &name).await?),
-    ))
+    caller.allow(Action::RestoreSecret, &scope, &name).await?;
+    let entry = caller.entry(Action::RestoreSecret, Some(&scope), &name, "ok");
+    let name = audited!(caller, entry, parse_name(&name));
+    let meta = audited!(caller, entry.clone(), state.secrets.restore(&scope, &name, &entry).await);
+    Ok(ok(StatusCode::OK, meta_json(&meta)))
 }
 
 /// The page token: the cursor plus the filter it belongs to, base64url JSON. Opaque to clients.
 fn encode_page_token(c: &ListCursor, filter: &str) -> String {
-    URL_SAFE_NO_PAD
-        .encode(json!({ "p": c.project, "d": c.domain, "n": c.name, "f": filter }).to_string())
+    URL_SAFE_NO_PAD.encode(json!({ "p": c.project, "d": c.domain, "n": c.name, "f": filter }).to_string())
 }
 
 fn decode_page_token(token: &str, filter: &str) -> Result<ListCursor, ApiError> {
@@ -405,16 +371,10 @@ fn decode_page_token(token: &str, filter: &str) -> Result<ListCursor, ApiError> 
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
     if v["f"] != filter {
-        return Err(ApiError::invalid(
-            "page_token belongs to a different listing; start again without it",
-        ));
+        return Err(ApiError::invalid("page_token belongs to a different listing; start again without it"));
     }
     let s = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(bad);
-    Ok(ListCursor {
-        project: s("p")?,
-        domain: s("d")?,
-        name: s("n")?,
-    })
+    Ok(ListCursor { project: s("p")?, domain: s("d")?, name: s("n")? })
 }
 
 pub(crate) async fn list(
@@ -424,39 +384,29 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     let mut filter = params.scope(&state)?;
     // A token narrowed to a project or domain lists within it unless the caller asks otherwise.
-    let ts = &caller.0.scope;
+    let ts = &caller.token.scope;
     if filter.project().is_none() && ts.project.is_some() {
-        filter = Scope::new(
-            filter.org_name().clone(),
-            ts.project.clone(),
-            filter.domain().cloned(),
-        );
+        filter = Scope::new(filter.org_name().clone(), ts.project.clone(), filter.domain().cloned());
     }
     if filter.domain().is_none() && ts.domain.is_some() {
-        filter = Scope::new(
-            filter.org_name().clone(),
-            filter.project().cloned(),
-            ts.domain.clone(),
-        );
+        filter = Scope::new(filter.org_name().clone(), filter.project().cloned(), ts.domain.clone());
     }
-    caller.allow(Action::ListSecrets, &filter)?;
+    caller.allow(Action::ListSecrets, &filter, "").await?;
+    let entry = caller.entry(Action::ListSecrets, Some(&filter), "", "ok");
     let limit = match params.get("limit") {
         None => DEFAULT_PAGE,
         Some(l) => match l.parse::<u32>() {
             Ok(n @ 1..=MAX_PAGE) => n,
             _ => {
-                return Err(ApiError::invalid(format!(
-                    "limit={l:?} is invalid: use 1 to {MAX_PAGE}"
-                )));
+                let err = ApiError::invalid(format!("limit={l:?} is invalid: use 1 to {MAX_PAGE}"));
+                return Err(caller.fail(entry, err).await);
             }
         },
     };
-    let include_deleted = params.flag("include_deleted")?;
+    let include_deleted = audited!(caller, entry, params.flag("include_deleted"));
     let fingerprint = format!("{filter}|{include_deleted}");
-    let after = params
-        .get("page_token")
-        .map(|t| decode_page_token(t, &fingerprint))
-        .transpose()?;
+    let after =
+        audited!(caller, entry, params.get("page_token").map(|t| decode_page_token(t, &fingerprint)).transpose());
     let query = ListQuery {
         org: filter.org_name().clone(),
         project: filter.project().cloned(),
@@ -465,13 +415,11 @@ pub(crate) async fn list(
         after,
         limit,
     };
-    let page = state.secrets.list(&query).await?;
+    let page = audited!(caller, entry, state.secrets.list(&query).await);
+    caller.record(vec![entry]).await?;
     let items: Vec<Value> = page.items.iter().map(meta_json).collect();
     let next = page.next.map(|c| encode_page_token(&c, &fingerprint));
-    Ok(ok(
-        StatusCode::OK,
-        json!({ "secrets": items, "next_page_token": next }),
-    ))
+    Ok(ok(StatusCode::OK, json!({ "secrets": items, "next_page_token": next })))
 }
 
 #[derive(Deserialize)]
@@ -499,44 +447,63 @@ pub(crate) async fn resolve(
     caller: Caller,
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Response, ApiError> {
-    let context = parse_scope(
-        &state,
-        body.org.as_deref(),
-        body.project.as_deref(),
-        body.domain.as_deref(),
-    )?;
-    caller.allow(Action::Resolve, &context)?;
-    if body.secrets.is_empty() || body.secrets.len() > MAX_RESOLVE {
-        return Err(ApiError::invalid(format!(
-            "ask for 1 to {MAX_RESOLVE} secrets per call"
-        )));
-    }
-    let mut requests: Vec<ResolveRequest> = Vec::with_capacity(body.secrets.len());
-    for item in &body.secrets {
-        let version = match item.version {
-            None => None,
-            Some(n) => Some(
-                Version::new(n).ok_or_else(|| ApiError::invalid("version must be 1 or more"))?,
-            ),
-        };
-        let r = ResolveRequest {
-            key: parse_name(&item.key)?,
-            version,
-        };
-        if !requests.contains(&r) {
-            requests.push(r);
+    let context = parse_scope(&state, body.org.as_deref(), body.project.as_deref(), body.domain.as_deref())?;
+    caller.allow(Action::Resolve, &context, "").await?;
+    let entry = caller.entry(Action::Resolve, Some(&context), "", "ok");
+    let checked = (|| {
+        if body.secrets.is_empty() || body.secrets.len() > MAX_RESOLVE {
+            return Err(ApiError::invalid(format!("ask for 1 to {MAX_RESOLVE} secrets per call")));
         }
-    }
-    let resolved = state.secrets.resolve(&context, &requests).await?;
+        let mut requests: Vec<ResolveRequest> = Vec::with_capacity(body.secrets.len());
+        for item in &body.secrets {
+            let version = match item.version {
+                None => None,
+                Some(n) => Some(Version::new(n).ok_or_else(|| ApiError::invalid("version must be 1 or more"))?),
+            };
+            let r = ResolveRequest { key: parse_name(&item.key)?, version };
+            if !requests.contains(&r) {
+                requests.push(r);
+            }
+        }
+        Ok(requests)
+    })();
+    let requests = audited!(caller, entry, checked);
+    let resolved = match state.secrets.resolve(&context, &requests).await {
+        Ok(r) => r,
+        Err(e) => {
+            // One record per key, so `audit list --secret K` finds the failed attempt too.
+            let err = ApiError::from(e);
+            let records = requests
+                .iter()
+                .map(|r| AuditEntry {
+                    target: r.key.to_string(),
+                    version: r.version.map(Version::get),
+                    outcome: err.code.into(),
+                    ..entry.clone()
+                })
+                .collect();
+            return Err(match caller.record(records).await {
+                Ok(()) => err,
+                Err(audit_err) => audit_err,
+            });
+        }
+    };
+    // One record per secret served, at the scope it was found; values leave only after.
+    let records = resolved
+        .iter()
+        .map(|r| {
+            let mut e = caller.entry(Action::Resolve, Some(&r.scope), r.request.key.as_str(), "ok");
+            e.version = Some(r.version.get());
+            e
+        })
+        .collect();
+    caller.record(records).await?;
     let items: Vec<Value> = resolved
         .iter()
         .map(|r| {
             let mut o = serde_json::Map::new();
             o.insert("key".into(), json!(r.request.key.as_str()));
-            o.insert(
-                "requested_version".into(),
-                json!(r.request.version.map(|v| v.get())),
-            );
+            o.insert("requested_version".into(), json!(r.request.version.map(|v| v.get())));
             o.insert("version".into(), json!(r.version.get()));
             o.insert("found_in".into(), json!(r.scope.to_string()));
             o.insert("type".into(), json!(r.secret_type.as_str()));

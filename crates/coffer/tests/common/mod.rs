@@ -41,16 +41,10 @@ impl Server {
             addr: String::new(),
             token: String::new(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            envs: envs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         s.spawn().expect("server starts");
-        s.token = std::fs::read_to_string(s.data_dir().join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
+        s.token = std::fs::read_to_string(s.data_dir().join("admin.token")).unwrap().trim().to_owned();
         s
     }
 
@@ -62,11 +56,7 @@ impl Server {
     pub fn spawn(&mut self) -> Result<(), String> {
         let endpoint = self.data_dir().join("endpoint");
         let _ = std::fs::remove_file(&endpoint);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--data-dir")
@@ -95,11 +85,7 @@ impl Server {
                     break;
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not become ready: {}",
-                self.logs()
-            );
+            assert!(Instant::now() < deadline, "server did not become ready: {}", self.logs());
             std::thread::sleep(Duration::from_millis(25));
         }
         self.child = Some(child);
@@ -112,11 +98,7 @@ impl Server {
 
     pub fn signal(&mut self, sig: &str) {
         let pid = self.child.as_ref().expect("running").id();
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status()
-            .unwrap();
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
         assert!(ok.success());
     }
 
@@ -156,11 +138,7 @@ impl Server {
             .env_remove("COFFER_TOKEN")
             .env_remove("COFFER_ORG")
             .env("COFFER_DATA_DIR", self.data_dir())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in envs {
@@ -183,24 +161,11 @@ impl Server {
 
     fn finish(mut resp: ureq::http::Response<ureq::Body>) -> Http {
         let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .unwrap_or_default();
+        let headers =
+            resp.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+        let text = resp.body_mut().with_config().limit(64 << 20).read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-        Http {
-            status,
-            body,
-            text,
-            headers,
-        }
+        Http { status, body, text, headers }
     }
 
     pub fn get_raw(&self, path: &str, token: Option<&str>) -> Http {
@@ -210,12 +175,7 @@ impl Server {
         }
         match req.call() {
             Ok(r) => Self::finish(r),
-            Err(_) => Http {
-                status: 0,
-                body: serde_json::Value::Null,
-                text: String::new(),
-                headers: vec![],
-            },
+            Err(_) => Http { status: 0, body: serde_json::Value::Null, text: String::new(), headers: vec![] },
         }
     }
 
@@ -224,14 +184,7 @@ impl Server {
     }
 
     /// Sends `method` with a raw body and content type.
-    pub fn send_raw(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        ctype: &str,
-        body: &[u8],
-    ) -> Http {
+    pub fn send_raw(&self, method: &str, path: &str, token: Option<&str>, ctype: &str, body: &[u8]) -> Http {
         let url = format!("{}{path}", self.addr);
         let agent = Self::agent();
         let req = match method {
@@ -249,13 +202,7 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, body: &serde_json::Value) -> Http {
-        self.send_raw(
-            "POST",
-            path,
-            Some(&self.token),
-            "application/json",
-            body.to_string().as_bytes(),
-        )
+        self.send_raw("POST", path, Some(&self.token), "application/json", body.to_string().as_bytes())
     }
 
     pub fn delete(&self, path: &str) -> Http {
