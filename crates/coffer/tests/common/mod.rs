@@ -261,3 +261,68 @@ pub fn is_memory_fs_path(path: &Path) -> bool {
     }
     best.is_some_and(|(_, mem)| mem)
 }
+
+impl Server {
+    /// A request as a given token (or none): GET, DELETE, or POST/PUT/PATCH with a JSON body.
+    pub fn as_token(&self, method: &str, path: &str, token: Option<&str>, body: Option<&serde_json::Value>) -> Http {
+        let url = format!("{}{path}", self.addr);
+        let agent = Self::agent();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let resp = match method {
+            "GET" | "DELETE" => {
+                let mut req = if method == "GET" { agent.get(&url) } else { agent.delete(&url) };
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.call()
+            }
+            _ => {
+                let mut req = agent.post(&url).header("Content-Type", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.send(body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into()).as_bytes())
+            }
+        };
+        Self::finish(resp.unwrap())
+    }
+
+    /// Creates a token through the API with the admin token; returns (id, text).
+    pub fn token(&self, role: &str, org: &str, project: Option<&str>, domain: Option<&str>) -> (String, String) {
+        let mut body = serde_json::json!({"role": role, "org": org});
+        if let Some(p) = project {
+            body["project"] = p.into();
+        }
+        if let Some(d) = domain {
+            body["domain"] = d.into();
+        }
+        let r = self.post("/v1/tokens", &body);
+        assert_eq!(r.status, 201, "{}", r.text);
+        (r.body["id"].as_str().unwrap().to_owned(), r.body["token"].as_str().unwrap().to_owned())
+    }
+
+    /// Runs SQL against the live database with Python's sqlite3 (the real file, no coffer code).
+    pub fn sql(&self, sql: &str) -> String {
+        sql_on(&self.data_dir().join("coffer.db"), sql)
+    }
+}
+
+/// Runs SQL against a database file with Python's standard sqlite3 module; returns rows as
+/// lines of `|`-joined values.
+pub fn sql_on(db: &Path, sql: &str) -> String {
+    let script = r#"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], timeout=10)
+rows = []
+if sys.argv[2].lstrip().upper().startswith("SELECT"):
+    rows = c.execute(sys.argv[2]).fetchall()
+else:
+    c.executescript(sys.argv[2])
+c.commit()
+for r in rows:
+    print("|".join("" if v is None else (v.hex() if isinstance(v, bytes) else str(v)) for v in r))
+"#;
+    let out = Command::new("python3").arg("-c").arg(script).arg(db).arg(sql).output().unwrap();
+    assert!(out.status.success(), "sql failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
