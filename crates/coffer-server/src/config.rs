@@ -43,6 +43,9 @@ pub struct Config {
     pub recovery_window: Duration,
     /// The largest request body accepted, in bytes. Default 256 KiB.
     pub max_body_bytes: usize,
+    /// Skip the audit record of successful reads (values, metadata, listings). Changes, denials
+    /// and failures are still recorded. Off by default; exists to measure what auditing costs.
+    pub dangerously_skip_read_audit: bool,
     /// A key-encryption key given directly (the `COFFER_KEK` environment variable) instead of
     /// the data directory's keyring file.
     pub kek: Option<EnvKek>,
@@ -85,6 +88,7 @@ struct FileConfig {
     default_org: Option<String>,
     recovery_window_days: Option<u64>,
     max_body_bytes: Option<usize>,
+    dangerously_skip_read_audit: Option<bool>,
 }
 
 // === impl Config ===
@@ -98,6 +102,7 @@ impl Default for Config {
             recovery_window: Duration::from_secs(7 * 86_400),
             max_body_bytes: 256 * 1024,
             kek: None,
+            dangerously_skip_read_audit: false,
         }
     }
 }
@@ -127,6 +132,9 @@ impl Config {
                 return Err(format!("recovery_window_days must be 1 to 90, not {days}"));
             }
             c.recovery_window = Duration::from_secs(days * 86_400);
+        }
+        if let Some(v) = file.dangerously_skip_read_audit {
+            c.dangerously_skip_read_audit = v;
         }
         if let Some(v) = file.max_body_bytes {
             if v < 128 * 1024 {

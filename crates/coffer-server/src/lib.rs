@@ -47,6 +47,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     let state = Arc::new(api::AppState { secrets: prepared.secrets, config: config.clone() });
     spawn_purger(state.clone());
+    if config.dangerously_skip_read_audit {
+        tracing::warn!("dangerously_skip_read_audit is on: successful reads are NOT recorded in the audit log");
+    }
     tracing::info!(addr = %local, data_dir = %config.data_dir.display(), "coffer is serving");
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())

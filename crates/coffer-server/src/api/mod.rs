@@ -268,6 +268,15 @@ impl Caller {
         })
     }
 
+    /// Records a successful read, unless the operator turned read auditing off
+    /// (`dangerously_skip_read_audit`, for measuring what auditing costs).
+    pub(crate) async fn record_read(&self, entries: Vec<AuditEntry>) -> Result<(), ApiError> {
+        if self.state.config.dangerously_skip_read_audit {
+            return Ok(());
+        }
+        self.record(entries).await
+    }
+
     /// Audits a failed request (outcome = the error code) and returns the error to send.
     pub(crate) async fn fail(&self, mut entry: AuditEntry, err: ApiError) -> ApiError {
         entry.outcome = if err.status == StatusCode::FORBIDDEN { "denied".into() } else { err.code.into() };

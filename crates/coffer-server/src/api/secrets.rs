@@ -252,7 +252,7 @@ pub(crate) async fn meta(
     let name = audited!(caller, entry, parse_name(&name));
     let meta = audited!(caller, entry, state.secrets.meta(&scope, &name).await);
     entry.version = Some(meta.current_version.get());
-    caller.record(vec![entry]).await?;
+    caller.record_read(vec![entry]).await?;
     Ok(ok(StatusCode::OK, meta_json(&meta)))
 }
 
@@ -267,7 +267,7 @@ pub(crate) async fn versions(
     let entry = caller.entry(Action::ReadMetadata, Some(&scope), &name, "ok");
     let name = audited!(caller, entry, parse_name(&name));
     let (meta, versions) = audited!(caller, entry, state.secrets.versions(&scope, &name).await);
-    caller.record(vec![entry]).await?;
+    caller.record_read(vec![entry]).await?;
     let list: Vec<Value> = versions
         .iter()
         .map(|v| {
@@ -302,7 +302,7 @@ pub(crate) async fn value(
     let (meta, v, value) = audited!(caller, entry, state.secrets.value(&scope, &name, version).await);
     // The value leaves only once its read is on record.
     entry.version = Some(v.version.get());
-    caller.record(vec![entry]).await?;
+    caller.record_read(vec![entry]).await?;
     let mut o = serde_json::Map::new();
     o.insert("name".into(), json!(meta.name.as_str()));
     scope_fields(&meta.scope, &mut o);
@@ -416,7 +416,7 @@ pub(crate) async fn list(
         limit,
     };
     let page = audited!(caller, entry, state.secrets.list(&query).await);
-    caller.record(vec![entry]).await?;
+    caller.record_read(vec![entry]).await?;
     let items: Vec<Value> = page.items.iter().map(meta_json).collect();
     let next = page.next.map(|c| encode_page_token(&c, &fingerprint));
     Ok(ok(StatusCode::OK, json!({ "secrets": items, "next_page_token": next })))
@@ -497,7 +497,7 @@ pub(crate) async fn resolve(
             e
         })
         .collect();
-    caller.record(records).await?;
+    caller.record_read(records).await?;
     let items: Vec<Value> = resolved
         .iter()
         .map(|r| {
