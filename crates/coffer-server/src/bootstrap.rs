@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use coffer_core::Role;
 use coffer_crypto::{Kek, KekId, Keyring};
-use coffer_store::{StoreError, TokenScope, TokenStore};
+use coffer_store::{AuditStore, SecretStore, StoreError, TokenScope, TokenStore};
 use coffer_store_sqlite::SqliteStore;
 
 use crate::config::Config;
@@ -42,13 +42,16 @@ pub enum ServeError {
     )]
     KeyringMissing {
         /// The database.
-        db: PathBuf,
+        db: String,
         /// The expected keyring file.
         keyring: PathBuf,
     },
     /// The keyring could not be read.
     #[error("keyring: {0}")]
     Keyring(String),
+    /// The database setting is unusable.
+    #[error("database: {0}")]
+    Database(String),
     /// The database could not be opened.
     #[error("database: {0}")]
     Store(#[from] StoreError),
@@ -105,13 +108,13 @@ fn create_dir(path: &Path) -> Result<(), ServeError> {
     Ok(())
 }
 
-fn load_keyring(config: &Config, db_existed: bool) -> Result<(Keyring, KeySource), ServeError> {
+fn load_keyring(config: &Config, db_existed: bool, db: &str) -> Result<(Keyring, KeySource), ServeError> {
     if let Some(kek) = &config.kek {
         let id = KekId::parse(&kek.id).map_err(|e| ServeError::Keyring(e.to_string()))?;
         let kek = Kek::from_base64(id, kek.expose()).map_err(|e| ServeError::Keyring(format!("COFFER_KEK: {e}")))?;
         return Ok((Keyring::single(kek), KeySource::Env));
     }
-    let path = config.data_dir.join(KEYRING_FILE);
+    let path = config.keyring_file.clone().unwrap_or_else(|| config.data_dir.join(KEYRING_FILE));
     if path.exists() {
         let text = zeroize::Zeroizing::new(
             std::fs::read_to_string(&path).map_err(|e| ServeError::Keyring(format!("{}: {e}", path.display())))?,
@@ -121,7 +124,7 @@ fn load_keyring(config: &Config, db_existed: bool) -> Result<(Keyring, KeySource
         return Ok((ring, KeySource::File(path)));
     }
     if db_existed {
-        return Err(ServeError::KeyringMissing { db: config.data_dir.join(DB_FILE), keyring: path });
+        return Err(ServeError::KeyringMissing { db: db.to_owned(), keyring: path });
     }
     let ring = Keyring::generate().map_err(|e| ServeError::Keyring(e.to_string()))?;
     write_private(&path, ring.to_json().as_bytes())
@@ -143,19 +146,100 @@ fn warn_if_shared(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_shared(_: &Path) {}
 
-pub(crate) async fn prepare(config: &Config) -> Result<Prepared, ServeError> {
-    create_dir(&config.data_dir)?;
+/// The three stores, and whether the database had been used before.
+struct Engines {
+    secrets: Arc<dyn SecretStore>,
+    tokens: Arc<dyn TokenStore>,
+    audit: Arc<dyn AuditStore>,
+    initialized: bool,
+    describe: String,
+}
+
+async fn open_sqlite(config: &Config) -> Result<Engines, ServeError> {
     let db = config.data_dir.join(DB_FILE);
-    let db_existed = db.exists();
-    let (keyring, key_source) = load_keyring(config, db_existed)?;
+    let initialized = db.exists();
     let store = Arc::new(SqliteStore::open(&db).await?);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600));
     }
+    Ok(Engines {
+        secrets: store.clone(),
+        tokens: store.clone(),
+        audit: store,
+        initialized,
+        describe: db.display().to_string(),
+    })
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(config: &Config, setting: &crate::DatabaseSetting) -> Result<Engines, ServeError> {
+    use coffer_store_postgres::{DatabaseUrl, PgOptions, PgStore};
+    let url: DatabaseUrl = setting
+        .expose()
+        .parse()
+        .map_err(|e: coffer_store_postgres::DatabaseUrlError| ServeError::Database(e.to_string()))?;
+    let opts = PgOptions {
+        pool_size: config.database_pool_size,
+        connect_timeout: config.database_timeout,
+        acquire_timeout: config.database_timeout,
+        statement_timeout: config.database_statement_timeout,
+    };
+    let store = Arc::new(PgStore::connect(&url, &opts).await?);
+    // A replica may start before its database: wait a while, then give up clearly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match store.migrate().await {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(applied = n, database = %url, "applied database migrations");
+                }
+                break;
+            }
+            Err(e) if e.kind() == coffer_store::ErrorKind::Unavailable && std::time::Instant::now() < deadline => {
+                tracing::warn!(database = %url, error = %e, "database not reachable yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let initialized = !store.list_tokens().await?.is_empty();
+    Ok(Engines { secrets: store.clone(), tokens: store.clone(), audit: store, initialized, describe: url.redacted() })
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_: &Config, _: &crate::DatabaseSetting) -> Result<Engines, ServeError> {
+    Err(ServeError::Database("this coffer was built without PostgreSQL support (cargo feature `postgres`)".into()))
+}
+
+/// Applies database migrations and exits (`coffer migrate`). Returns how many were applied.
+#[cfg(feature = "postgres")]
+pub async fn migrate(setting: &crate::DatabaseSetting) -> Result<usize, ServeError> {
+    use coffer_store_postgres::{DatabaseUrl, PgOptions, PgStore};
+    let url: DatabaseUrl = setting
+        .expose()
+        .parse()
+        .map_err(|e: coffer_store_postgres::DatabaseUrlError| ServeError::Database(e.to_string()))?;
+    let store = PgStore::connect(&url, &PgOptions::default()).await?;
+    Ok(store.migrate().await?)
+}
+
+/// Applies database migrations and exits (`coffer migrate`).
+#[cfg(not(feature = "postgres"))]
+pub async fn migrate(_: &crate::DatabaseSetting) -> Result<usize, ServeError> {
+    Err(ServeError::Database("this coffer was built without PostgreSQL support (cargo feature `postgres`)".into()))
+}
+
+pub(crate) async fn prepare(config: &Config) -> Result<Prepared, ServeError> {
+    create_dir(&config.data_dir)?;
+    let engines = match &config.database {
+        None => open_sqlite(config).await?,
+        Some(setting) => open_postgres(config, setting).await?,
+    };
+    let (keyring, key_source) = load_keyring(config, engines.initialized, &engines.describe)?;
     let mut new_admin_token_file = None;
-    if store.list_tokens().await?.is_empty() {
+    if engines.tokens.list_tokens().await?.is_empty() {
         let scope = TokenScope { org: None, project: None, domain: None };
         let audit = coffer_store::AuditEntry {
             time: coffer_core::Timestamp::now(),
@@ -171,7 +255,7 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, ServeError> {
             outcome: "ok".into(),
         };
         let (record, text) =
-            crate::auth::issue(&*store, "bootstrap-admin".into(), Role::Admin, scope, None, &audit).await?;
+            crate::auth::issue(&*engines.tokens, "bootstrap-admin".into(), Role::Admin, scope, None, &audit).await?;
         let path = config.data_dir.join(ADMIN_TOKEN_FILE);
         let mut body = zeroize::Zeroizing::new(text.expose().to_owned());
         body.push('\n');
@@ -179,7 +263,9 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, ServeError> {
         tracing::info!(token_id = %record.id, "bootstrap admin token issued");
         new_admin_token_file = Some(path);
     }
-    let secrets = Secrets::new(store.clone(), store.clone(), store, keyring, key_source, config.recovery_window);
+    tracing::info!(database = %engines.describe, "storage ready");
+    let secrets =
+        Secrets::new(engines.secrets, engines.tokens, engines.audit, keyring, key_source, config.recovery_window);
     Ok(Prepared { secrets: Arc::new(secrets), new_admin_token_file })
 }
 

@@ -46,9 +46,44 @@ pub struct Config {
     /// Skip the audit record of successful reads (values, metadata, listings). Changes, denials
     /// and failures are still recorded. Off by default; exists to measure what auditing costs.
     pub dangerously_skip_read_audit: bool,
+    /// A PostgreSQL database instead of the embedded SQLite file (`postgres://…`).
+    pub database: Option<DatabaseSetting>,
+    /// Most database connections this process opens. Default 16.
+    pub database_pool_size: usize,
+    /// Longest wait for a database connection (connect, or a free one from the pool). Default 3 s.
+    pub database_timeout: Duration,
+    /// Longest any database statement may run. Default 10 s.
+    pub database_statement_timeout: Duration,
+    /// The keyring file; `<data_dir>/keyring.json` by default. Replicas on one database must
+    /// share it (or `COFFER_KEK`).
+    pub keyring_file: Option<PathBuf>,
     /// A key-encryption key given directly (the `COFFER_KEK` environment variable) instead of
     /// the data directory's keyring file.
     pub kek: Option<EnvKek>,
+}
+
+/// A database URL. It may hold a password, so `Debug` shows only that one is set.
+#[derive(Clone)]
+pub struct DatabaseSetting(zeroize::Zeroizing<String>);
+
+// === impl DatabaseSetting ===
+
+impl DatabaseSetting {
+    /// Wraps a URL.
+    pub fn new(url: String) -> Self {
+        Self(zeroize::Zeroizing::new(url))
+    }
+
+    /// The URL, for the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseSetting(<redacted>)")
+    }
 }
 
 /// A base64 key-encryption key from the environment. `Debug` never prints it.
@@ -89,6 +124,11 @@ struct FileConfig {
     recovery_window_days: Option<u64>,
     max_body_bytes: Option<usize>,
     dangerously_skip_read_audit: Option<bool>,
+    database_url: Option<String>,
+    database_pool_size: Option<usize>,
+    database_timeout_ms: Option<u64>,
+    database_statement_timeout_ms: Option<u64>,
+    keyring_file: Option<PathBuf>,
 }
 
 // === impl Config ===
@@ -103,6 +143,11 @@ impl Default for Config {
             max_body_bytes: 256 * 1024,
             kek: None,
             dangerously_skip_read_audit: false,
+            database: None,
+            database_pool_size: 16,
+            database_timeout: Duration::from_secs(3),
+            database_statement_timeout: Duration::from_secs(10),
+            keyring_file: None,
         }
     }
 }
@@ -132,6 +177,24 @@ impl Config {
                 return Err(format!("recovery_window_days must be 1 to 90, not {days}"));
             }
             c.recovery_window = Duration::from_secs(days * 86_400);
+        }
+        if let Some(v) = file.database_url {
+            c.database = Some(DatabaseSetting::new(v));
+        }
+        if let Some(v) = file.database_pool_size {
+            if !(1..=1000).contains(&v) {
+                return Err(format!("database_pool_size must be 1 to 1000, not {v}"));
+            }
+            c.database_pool_size = v;
+        }
+        if let Some(v) = file.database_timeout_ms {
+            c.database_timeout = Duration::from_millis(v.max(1));
+        }
+        if let Some(v) = file.database_statement_timeout_ms {
+            c.database_statement_timeout = Duration::from_millis(v.max(1));
+        }
+        if let Some(v) = file.keyring_file {
+            c.keyring_file = Some(v);
         }
         if let Some(v) = file.dangerously_skip_read_audit {
             c.dangerously_skip_read_audit = v;

@@ -19,8 +19,8 @@ mod policy;
 mod service;
 
 pub use auth::{TokenText, hash_token};
-pub use bootstrap::{ADMIN_TOKEN_FILE, DB_FILE, ENDPOINT_FILE, KEYRING_FILE, ServeError};
-pub use config::{Config, ConfigError, EnvKek};
+pub use bootstrap::{ADMIN_TOKEN_FILE, DB_FILE, ENDPOINT_FILE, KEYRING_FILE, ServeError, migrate};
+pub use config::{Config, ConfigError, DatabaseSetting, EnvKek};
 pub use error::ServiceError;
 pub use policy::{Action, Denied, authorize, authorize_tokens};
 pub use service::{ResolveRequest, Resolved, Secrets};

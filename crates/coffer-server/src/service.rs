@@ -147,8 +147,31 @@ impl Secrets {
     }
 
     fn open(&self, scope: &Scope, name: &SecretName, v: Version, sealed: &[u8]) -> Result<SecretValue, ServiceError> {
-        let ring = self.keyring.read().map_err(|_| poisoned())?;
-        Ok(ring.open(&RecordAad::new(scope, name, v), sealed)?)
+        let aad = RecordAad::new(scope, name, v);
+        let first = self.keyring.read().map_err(|_| poisoned())?.open(&aad, sealed);
+        match first {
+            // Another replica rotated the shared keyring: load it again and retry once.
+            Err(coffer_crypto::CryptoError::UnknownKek(_)) if self.reload_keyring()? => {
+                Ok(self.keyring.read().map_err(|_| poisoned())?.open(&aad, sealed)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Re-reads a file-based keyring. Returns whether it changed.
+    fn reload_keyring(&self) -> Result<bool, ServiceError> {
+        let KeySource::File(path) = &self.key_source else { return Ok(false) };
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| ServiceError::Keyring(format!("{}: {e}", path.display())))?,
+        );
+        let fresh = Keyring::from_json(&text)?;
+        let mut ring = self.keyring.write().map_err(|_| poisoned())?;
+        let changed = fresh.ids().collect::<Vec<_>>() != ring.ids().collect::<Vec<_>>();
+        if changed {
+            tracing::info!(active = %fresh.active_id(), "reloaded the keyring (rotated elsewhere)");
+            *ring = fresh;
+        }
+        Ok(changed)
     }
 
     /// Creates a secret with its first version.

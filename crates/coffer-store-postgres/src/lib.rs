@@ -25,7 +25,7 @@ use tokio_postgres::{NoTls, Row};
 use zeroize::Zeroizing;
 
 /// Held by every audit append, so the chain has one tail across all replicas.
-const AUDIT_LOCK: i64 = 0x6175_6469_74;
+const AUDIT_LOCK: i64 = 0x0061_7564_6974;
 const MAX_PAGE: u32 = 1000;
 
 /// A `postgres://` URL. It may hold a password, so `Debug` and `Display` redact it.

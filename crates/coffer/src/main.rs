@@ -39,6 +39,8 @@ pub(crate) struct Conn {
 enum Command {
     /// Run the secret service (SQLite in ./coffer-data, 127.0.0.1:8787 by default).
     Serve(serve::ServeArgs),
+    /// Apply PostgreSQL schema migrations and exit (`coffer serve` also applies them at start).
+    Migrate(serve::MigrateArgs),
     /// Create a resource.
     Create {
         #[command(subcommand)]
@@ -152,6 +154,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Migrate(args) => serve::migrate(args),
         Command::Create { what: CreateWhat::Secret(a), conn } => secret::create(&conn, a),
         Command::Update { what: UpdateWhat::Secret(a), conn } => secret::update(&conn, a),
         Command::Get { what: GetWhat::Secret(a), conn } => secret::get(&conn, a),

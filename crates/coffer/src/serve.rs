@@ -26,6 +26,32 @@ pub(crate) struct ServeArgs {
     /// Log filter, e.g. info, debug, coffer_server=debug [env: COFFER_LOG].
     #[arg(long)]
     log_level: Option<String>,
+    /// Use PostgreSQL instead of the embedded SQLite file: postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
+    /// Prefer the environment variable: a password on the command line is visible in `ps`.
+    #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+    /// The keyring file [default: <data-dir>/keyring.json]; replicas on one database share it.
+    #[arg(long)]
+    keyring_file: Option<PathBuf>,
+}
+
+/// `coffer migrate`: apply database migrations and exit.
+#[derive(Args, Debug)]
+pub(crate) struct MigrateArgs {
+    /// The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
+    #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+    database: String,
+}
+
+pub(crate) fn migrate(args: MigrateArgs) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
+    let setting = coffer_server::DatabaseSetting::new(args.database);
+    let applied = runtime.block_on(coffer_server::migrate(&setting)).map_err(|e| CliError::new(e.to_string()))?;
+    println!("database schema up to date ({applied} migrations applied)");
+    Ok(())
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
@@ -48,6 +74,14 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     if let Some(l) = args.listen {
         config.listen = l;
+    }
+    if let Some(url) = args.database {
+        if !url.is_empty() {
+            config.database = Some(coffer_server::DatabaseSetting::new(url));
+        }
+    }
+    if let Some(k) = args.keyring_file {
+        config.keyring_file = Some(k);
     }
     if let Some(o) = &args.default_org {
         config.default_org =

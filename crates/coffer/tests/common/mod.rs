@@ -33,6 +33,14 @@ impl Server {
     }
 
     pub fn start_with(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let s = Self::start_shared(extra_args, envs);
+        assert!(!s.token.is_empty(), "no bootstrap admin token was written");
+        s
+    }
+
+    /// Like `start_with`, for a replica of an existing database: no admin token file is
+    /// expected (only the first replica writes one), so `token` may be empty.
+    pub fn start_shared(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Server {
             log: dir.path().join("serve.log"),
@@ -44,7 +52,7 @@ impl Server {
             envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         s.spawn().expect("server starts");
-        s.token = std::fs::read_to_string(s.data_dir().join("admin.token")).unwrap().trim().to_owned();
+        s.token = std::fs::read_to_string(s.data_dir().join("admin.token")).unwrap_or_default().trim().to_owned();
         s
     }
 
@@ -66,6 +74,7 @@ impl Server {
             .args(&self.extra_args)
             .env("COFFER_LOG", "debug")
             .env_remove("COFFER_KEK")
+            .env_remove("COFFER_DATABASE_URL")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log));
         for (k, v) in &self.envs {
