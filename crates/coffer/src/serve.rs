@@ -75,10 +75,8 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
     if let Some(l) = args.listen {
         config.listen = l;
     }
-    if let Some(url) = args.database {
-        if !url.is_empty() {
-            config.database = Some(coffer_server::DatabaseSetting::new(url));
-        }
+    if let Some(url) = args.database.filter(|u| !u.is_empty()) {
+        config.database = Some(coffer_server::DatabaseSetting::new(url));
     }
     if let Some(k) = args.keyring_file {
         config.keyring_file = Some(k);
