@@ -9,6 +9,8 @@
 mod schema;
 
 use std::path::{Path, PathBuf};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -20,7 +22,6 @@ use coffer_store::{
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
-const MAX_IDLE_READERS: usize = 8;
 const MAX_PAGE: u32 = 1000;
 
 /// A [`SecretStore`] and [`TokenStore`] in one SQLite file.
@@ -30,9 +31,20 @@ pub struct SqliteStore {
 }
 
 struct Inner {
+    /// Distinguishes stores in the per-thread reader cache.
+    id: u64,
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+}
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Most stores one thread keeps a read connection for (tests open many; a server opens one).
+const READERS_PER_THREAD: usize = 8;
+
+thread_local! {
+    /// Read-only connections of the current thread, by store id.
+    static READERS: RefCell<Vec<(u64, Connection)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -74,7 +86,8 @@ impl SqliteStore {
             let mut conn = Connection::open(&path).map_err(map_err)?;
             configure(&conn)?;
             schema::migrate(&mut conn)?;
-            Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(conn), readers: Mutex::new(Vec::new()) }) })
+            let id = NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed);
+            Ok(Self { inner: Arc::new(Inner { id, path, writer: Mutex::new(conn) }) })
         })
         .await
         .map_err(StoreError::internal)?
@@ -98,31 +111,31 @@ impl SqliteStore {
         .map_err(StoreError::internal)?
     }
 
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let idle = inner.readers.lock().map_err(|_| poisoned())?.pop();
-            let conn = match idle {
-                Some(c) => c,
+    /// Runs a read on the calling thread, with that thread's own read-only connection.
+    ///
+    /// Reads are a few index lookups in a WAL database whose pages sit in the page cache (tens of
+    /// microseconds); handing them to the blocking pool cost two thread switches each, which
+    /// dominated the read path (see bench/results/optimizations.md). Each read is its own
+    /// snapshot and sees every committed write.
+    async fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let (id, path) = (self.inner.id, &self.inner.path);
+        READERS.with(|cell| {
+            let mut readers = cell.borrow_mut();
+            let pos = match readers.iter().position(|(i, _)| *i == id) {
+                Some(p) => p,
                 None => {
                     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                    let c = Connection::open_with_flags(&inner.path, flags).map_err(map_err)?;
+                    let c = Connection::open_with_flags(path, flags).map_err(map_err)?;
                     configure(&c)?;
-                    c
+                    if readers.len() >= READERS_PER_THREAD {
+                        readers.remove(0);
+                    }
+                    readers.push((id, c));
+                    readers.len() - 1
                 }
             };
-            let out = f(&conn);
-            let mut pool = inner.readers.lock().map_err(|_| poisoned())?;
-            if pool.len() < MAX_IDLE_READERS {
-                pool.push(conn);
-            }
-            out
+            f(&readers[pos].1)
         })
-        .await
-        .map_err(StoreError::internal)?
     }
 }
 
