@@ -18,9 +18,6 @@ use crate::auth::TokenText;
 
 use crate::error::{Missing, ServiceError};
 
-/// How many times an update re-reads and retries after losing a race to another writer.
-const MAX_WRITE_ATTEMPTS: usize = 200;
-
 /// One key a task asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResolveRequest {
@@ -60,7 +57,7 @@ pub struct Secrets {
     tokens: Arc<dyn TokenStore>,
     audit: Arc<dyn AuditStore>,
     auditor: Auditor,
-    keyring: RwLock<Keyring>,
+    keyring: Arc<RwLock<Keyring>>,
     key_source: KeySource,
     recovery_window: Duration,
 }
@@ -81,7 +78,7 @@ impl Secrets {
         recovery_window: Duration,
     ) -> Self {
         let auditor = Auditor::spawn(audit.clone());
-        Self { store, tokens, audit, auditor, keyring: RwLock::new(keyring), key_source, recovery_window }
+        Self { store, tokens, audit, auditor, keyring: Arc::new(RwLock::new(keyring)), key_source, recovery_window }
     }
 
     /// Appends audit records (reads, refusals, failures) and waits until they are durable.
@@ -191,38 +188,24 @@ impl Secrets {
         Ok(meta)
     }
 
-    /// Writes a new version, retrying when another writer wins the race for a number.
+    /// Writes a new version. The store numbers it under its lock and the value is sealed for
+    /// that number there, so concurrent writers never collide or lose a version.
     pub async fn update(
         &self,
         scope: &Scope,
         name: &SecretName,
         value: &SecretValue,
-        mut audit: AuditEntry,
+        audit: AuditEntry,
     ) -> Result<SecretMeta, ServiceError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self.store.meta(scope, name).await?;
-            if let Some(purge_at) = current.purge_at {
-                return Err(StoreError::PendingDeletion { what: format!("secret {name} in {scope}"), purge_at }.into());
-            }
-            let next = current
-                .current_version
-                .next()
-                .ok_or_else(|| ServiceError::Invalid(format!("secret {name} has reached the last version number")))?;
-            let sealed = self.seal(scope, name, next, value)?;
-            audit.version = Some(next.get());
-            match self.store.put_version(scope, name, next, sealed, Timestamp::now(), &audit).await {
-                Err(e) if e.kind() == ErrorKind::VersionConflict => {
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                other => {
-                    let meta = other?;
-                    tracing::debug!(%scope, %name, version = %meta.current_version, "version written");
-                    return Ok(meta);
-                }
-            }
-        }
-        Err(ServiceError::Contended { scope: scope.clone(), name: name.clone() })
+        let ring = self.keyring.clone();
+        let (sc, nm, val) = (scope.clone(), name.clone(), value.duplicate());
+        let seal: coffer_store::SealFn = Box::new(move |v: Version| {
+            let ring = ring.read().map_err(|_| "keyring lock poisoned".to_owned())?;
+            ring.seal(&RecordAad::new(&sc, &nm, v), &val).map_err(|e| e.to_string())
+        });
+        let meta = self.store.append_version(scope, name, seal, Timestamp::now(), &audit).await?;
+        tracing::debug!(%scope, %name, version = %meta.current_version, "version written");
+        Ok(meta)
     }
 
     /// Metadata of one secret (including one scheduled for deletion).

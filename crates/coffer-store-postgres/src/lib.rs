@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use coffer_core::{Role, Scope, SecretName, Timestamp, Version};
 use coffer_store::{
     AuditEntry, AuditQuery, AuditRecord, AuditStore, GENESIS, ListCursor, ListQuery, NewSecret, NewToken, Page,
-    RewrapFn, SealedVersion, SecretMeta, SecretStore, StoreError, TokenId, TokenRecord, TokenScope, TokenStore,
+    RewrapFn, SealFn, SealedVersion, SecretMeta, SecretStore, StoreError, TokenId, TokenRecord, TokenScope, TokenStore,
     VersionMeta, chain_hash,
 };
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
@@ -422,6 +422,43 @@ impl SecretStore for PgStore {
         .await
         .map_err(pg_err)?;
         append(&tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(SecretMeta { current_version: version, updated_at: now, ..meta })
+    }
+
+    async fn append_version(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        seal: SealFn,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<SecretMeta, StoreError> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        // The row lock numbers concurrent appends from every replica in commit order.
+        let (id, meta) = must_find(&tx, scope, name, true).await?;
+        live(&meta)?;
+        let version = meta
+            .current_version
+            .next()
+            .ok_or_else(|| StoreError::internal(format!("{} has no version numbers left", what(scope, name))))?;
+        let sealed = seal(version).map_err(StoreError::internal)?;
+        tx.execute(
+            "INSERT INTO secret_versions (secret_id, version, created_at, sealed) VALUES ($1, $2, $3, $4)",
+            &[&id, &v32(version), &now.as_millis(), &sealed],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.execute(
+            "UPDATE secrets SET current_version=$2, updated_at=$3 WHERE id=$1",
+            &[&id, &v32(version), &now.as_millis()],
+        )
+        .await
+        .map_err(pg_err)?;
+        let mut audit = audit.clone();
+        audit.version = Some(version.get());
+        append(&tx, std::slice::from_ref(&audit)).await?;
         tx.commit().await.map_err(pg_err)?;
         Ok(SecretMeta { current_version: version, updated_at: now, ..meta })
     }

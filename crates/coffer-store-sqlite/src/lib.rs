@@ -8,8 +8,8 @@
 
 mod schema;
 
-use std::path::{Path, PathBuf};
 use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use coffer_core::{Role, Scope, SecretName, Timestamp, Version};
 use coffer_store::{
     AuditEntry, AuditQuery, AuditRecord, AuditStore, GENESIS, ListCursor, ListQuery, NewSecret, NewToken, Page,
-    RewrapFn, SealedVersion, SecretMeta, SecretStore, StoreError, TokenId, TokenRecord, TokenScope, TokenStore,
+    RewrapFn, SealFn, SealedVersion, SecretMeta, SecretStore, StoreError, TokenId, TokenRecord, TokenScope, TokenStore,
     VersionMeta, chain_hash,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
@@ -34,7 +34,63 @@ struct Inner {
     /// Distinguishes stores in the per-thread reader cache.
     id: u64,
     path: PathBuf,
-    writer: Mutex<Connection>,
+    /// The one write connection, used by the writer thread (and by `rewrap_all`).
+    writer: Arc<Mutex<Connection>>,
+    /// Write jobs for the writer thread.
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// Set by a purge: truncate the WAL after the batch commits.
+    scrub: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What a write job leaves to do once its batch has committed (or failed to).
+type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// One write: runs inside the batch's transaction and says whether it succeeded.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+
+/// Most writes committed together.
+const MAX_BATCH: usize = 256;
+
+/// Group commit: runs every write queued while the previous batch committed in one transaction
+/// (each in a savepoint, so one failure undoes only itself), with one fsync for all of them.
+fn writer_loop(
+    conn: Arc<Mutex<Connection>>,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    scrub: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let Ok(conn) = conn.lock() else { return };
+        if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+            // The jobs never ran; dropping them tells each caller its write did not happen.
+            continue;
+        }
+        let mut done = Vec::with_capacity(batch.len());
+        for job in batch {
+            let saved = conn.execute_batch("SAVEPOINT job").is_ok();
+            let (ok, d) = job(&conn);
+            if saved {
+                let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                let _ = conn.execute_batch(end);
+            }
+            done.push(d);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        } else if scrub.swap(false, Ordering::Relaxed) {
+            scrub_wal(&conn);
+        }
+        drop(conn);
+        for d in done {
+            d(committed.clone());
+        }
+    }
 }
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
@@ -87,7 +143,15 @@ impl SqliteStore {
             configure(&conn)?;
             schema::migrate(&mut conn)?;
             let id = NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed);
-            Ok(Self { inner: Arc::new(Inner { id, path, writer: Mutex::new(conn) }) })
+            let writer = Arc::new(Mutex::new(conn));
+            let scrub = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+            let (w, sc) = (writer.clone(), scrub.clone());
+            std::thread::Builder::new()
+                .name("coffer-sqlite-writer".into())
+                .spawn(move || writer_loop(w, rx, sc))
+                .map_err(StoreError::internal)?;
+            Ok(Self { inner: Arc::new(Inner { id, path, writer, jobs, scrub }) })
         })
         .await
         .map_err(StoreError::internal)?
@@ -98,17 +162,28 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// Queues a write for the writer thread and waits until its batch has committed. `f` runs
+    /// inside a transaction shared with other writes; it must not begin or commit one itself.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner.writer.lock().map_err(|_| poisoned())?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(StoreError::internal)?
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let done: Done = Box::new(move |committed| {
+                let out = match (result, committed) {
+                    (Err(e), _) => Err(e),
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(StoreError::unavailable(format!("commit failed: {e}"))),
+                };
+                let _ = tx.send(out);
+            });
+            (ok, done)
+        });
+        self.inner.jobs.send(job).map_err(|_| StoreError::unavailable("the database writer has stopped"))?;
+        rx.await.map_err(|_| StoreError::unavailable("the database could not start a write transaction"))?
     }
 
     /// Runs a read on the calling thread, with that thread's own read-only connection.
@@ -238,13 +313,12 @@ impl SecretStore for SqliteStore {
     async fn create(&self, new: NewSecret, audit: &AuditEntry) -> Result<SecretMeta, StoreError> {
         let audit = audit.clone();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            if let Some(existing) = find(&tx, &new.scope, &new.name)? {
+            if let Some(existing) = find(conn, &new.scope, &new.name)? {
                 live(&existing)?;
                 return Err(StoreError::AlreadyExists { what: what(&new.scope, &new.name) });
             }
             let now = new.now.as_millis();
-            tx.execute(
+            conn.execute(
                 "INSERT INTO secrets (org, project, domain, name, secret_type, created_at, updated_at, current_version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1)",
                 params![
@@ -257,15 +331,14 @@ impl SecretStore for SqliteStore {
                 ],
             )
             .map_err(map_err)?;
-            let id = tx.last_insert_rowid();
-            tx.execute(
+            let id = conn.last_insert_rowid();
+            conn.execute(
                 "INSERT INTO secret_versions (secret_id, version, created_at, sealed) VALUES (?1, 1, ?2, ?3)",
                 params![id, now, new.sealed],
             )
             .map_err(map_err)?;
-            let row = must_find(&tx, &new.scope, &new.name)?;
-            append(&tx, std::slice::from_ref(&audit))?;
-            tx.commit().map_err(map_err)?;
+            let row = must_find(conn, &new.scope, &new.name)?;
+            append(conn, std::slice::from_ref(&audit))?;
             Ok(row.meta)
         })
         .await
@@ -282,8 +355,7 @@ impl SecretStore for SqliteStore {
     ) -> Result<SecretMeta, StoreError> {
         let (scope, name, audit) = (scope.clone(), name.clone(), audit.clone());
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            let row = must_find(&tx, &scope, &name)?;
+            let row = must_find(conn, &scope, &name)?;
             live(&row)?;
             if row.meta.current_version.next() != Some(version) {
                 return Err(StoreError::VersionConflict {
@@ -292,18 +364,51 @@ impl SecretStore for SqliteStore {
                     attempted: version,
                 });
             }
-            tx.execute(
+            conn.execute(
                 "INSERT INTO secret_versions (secret_id, version, created_at, sealed) VALUES (?1, ?2, ?3, ?4)",
                 params![row.id, version.get(), now.as_millis(), sealed],
             )
             .map_err(map_err)?;
-            tx.execute(
+            conn.execute(
                 "UPDATE secrets SET current_version=?2, updated_at=?3 WHERE id=?1",
                 params![row.id, version.get(), now.as_millis()],
             )
             .map_err(map_err)?;
-            append(&tx, std::slice::from_ref(&audit))?;
-            tx.commit().map_err(map_err)?;
+            append(conn, std::slice::from_ref(&audit))?;
+            Ok(SecretMeta { current_version: version, updated_at: now, ..row.meta })
+        })
+        .await
+    }
+
+    async fn append_version(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        seal: SealFn,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<SecretMeta, StoreError> {
+        let (scope, name, mut audit) = (scope.clone(), name.clone(), audit.clone());
+        self.write(move |conn| {
+            let row = must_find(conn, &scope, &name)?;
+            live(&row)?;
+            let version =
+                row.meta.current_version.next().ok_or_else(|| {
+                    StoreError::internal(format!("{} has no version numbers left", what(&scope, &name)))
+                })?;
+            let sealed = seal(version).map_err(StoreError::internal)?;
+            conn.execute(
+                "INSERT INTO secret_versions (secret_id, version, created_at, sealed) VALUES (?1, ?2, ?3, ?4)",
+                params![row.id, version.get(), now.as_millis(), sealed],
+            )
+            .map_err(map_err)?;
+            conn.execute(
+                "UPDATE secrets SET current_version=?2, updated_at=?3 WHERE id=?1",
+                params![row.id, version.get(), now.as_millis()],
+            )
+            .map_err(map_err)?;
+            audit.version = Some(version.get());
+            append(conn, std::slice::from_ref(&audit))?;
             Ok(SecretMeta { current_version: version, updated_at: now, ..row.meta })
         })
         .await
@@ -419,16 +524,14 @@ impl SecretStore for SqliteStore {
     ) -> Result<SecretMeta, StoreError> {
         let (scope, name, audit) = (scope.clone(), name.clone(), audit.clone());
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            let row = must_find(&tx, &scope, &name)?;
+            let row = must_find(conn, &scope, &name)?;
             live(&row)?;
-            tx.execute(
+            conn.execute(
                 "UPDATE secrets SET deleted_at=?2, purge_at=?3, updated_at=?2 WHERE id=?1",
                 params![row.id, now.as_millis(), purge_at.as_millis()],
             )
             .map_err(map_err)?;
-            append(&tx, std::slice::from_ref(&audit))?;
-            tx.commit().map_err(map_err)?;
+            append(conn, std::slice::from_ref(&audit))?;
             Ok(SecretMeta { deleted_at: Some(now), purge_at: Some(purge_at), updated_at: now, ..row.meta })
         })
         .await
@@ -443,18 +546,16 @@ impl SecretStore for SqliteStore {
     ) -> Result<SecretMeta, StoreError> {
         let (scope, name, audit) = (scope.clone(), name.clone(), audit.clone());
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            let row = must_find(&tx, &scope, &name)?;
+            let row = must_find(conn, &scope, &name)?;
             if row.meta.purge_at.is_none() {
                 return Err(StoreError::NotDeleted { what: what(&scope, &name) });
             }
-            tx.execute(
+            conn.execute(
                 "UPDATE secrets SET deleted_at=NULL, purge_at=NULL, updated_at=?2 WHERE id=?1",
                 params![row.id, now.as_millis()],
             )
             .map_err(map_err)?;
-            append(&tx, std::slice::from_ref(&audit))?;
-            tx.commit().map_err(map_err)?;
+            append(conn, std::slice::from_ref(&audit))?;
             Ok(SecretMeta { deleted_at: None, purge_at: None, updated_at: now, ..row.meta })
         })
         .await
@@ -462,13 +563,12 @@ impl SecretStore for SqliteStore {
 
     async fn purge(&self, scope: &Scope, name: &SecretName, audit: &AuditEntry) -> Result<(), StoreError> {
         let (scope, name, audit) = (scope.clone(), name.clone(), audit.clone());
+        let scrub = self.inner.scrub.clone();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            let row = must_find(&tx, &scope, &name)?;
-            tx.execute("DELETE FROM secrets WHERE id=?1", params![row.id]).map_err(map_err)?;
-            append(&tx, std::slice::from_ref(&audit))?;
-            tx.commit().map_err(map_err)?;
-            scrub_wal(conn);
+            let row = must_find(conn, &scope, &name)?;
+            conn.execute("DELETE FROM secrets WHERE id=?1", params![row.id]).map_err(map_err)?;
+            append(conn, std::slice::from_ref(&audit))?;
+            scrub.store(true, Ordering::Relaxed);
             Ok(())
         })
         .await
@@ -575,8 +675,7 @@ impl TokenStore for SqliteStore {
     async fn create_token(&self, t: NewToken, audit: &AuditEntry) -> Result<TokenRecord, StoreError> {
         let audit = audit.clone();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            let res = tx.execute(
+            let res = conn.execute(
                 "INSERT INTO tokens (id, name, role, org, project, domain, hash, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
@@ -597,9 +696,8 @@ impl TokenStore for SqliteStore {
                 }
                 Err(e) => Err(map_err(e)),
                 Ok(_) => {
-                    let rec = token_by_id(&tx, &t.id.0)?.ok_or_else(|| corrupt("token vanished after insert"))?;
-                    append(&tx, std::slice::from_ref(&audit))?;
-                    tx.commit().map_err(map_err)?;
+                    let rec = token_by_id(conn, &t.id.0)?.ok_or_else(|| corrupt("token vanished after insert"))?;
+                    append(conn, std::slice::from_ref(&audit))?;
                     Ok(rec)
                 }
             }
@@ -638,8 +736,7 @@ impl TokenStore for SqliteStore {
     async fn revoke_token(&self, id: &TokenId, now: Timestamp, audit: &AuditEntry) -> Result<TokenRecord, StoreError> {
         let (id, audit) = (id.clone(), audit.clone());
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            let n = tx
+            let n = conn
                 .execute(
                     "UPDATE tokens SET revoked_at=COALESCE(revoked_at, ?2) WHERE id=?1",
                     params![id.0, now.as_millis()],
@@ -648,9 +745,8 @@ impl TokenStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound { what: format!("token {id}") });
             }
-            let rec = token_by_id(&tx, &id.0)?.ok_or_else(|| StoreError::NotFound { what: format!("token {id}") })?;
-            append(&tx, std::slice::from_ref(&audit))?;
-            tx.commit().map_err(map_err)?;
+            let rec = token_by_id(conn, &id.0)?.ok_or_else(|| StoreError::NotFound { what: format!("token {id}") })?;
+            append(conn, std::slice::from_ref(&audit))?;
             Ok(rec)
         })
         .await
@@ -738,9 +834,8 @@ impl AuditStore for SqliteStore {
         }
         let entries = entries.to_vec();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            append(&tx, &entries)?;
-            tx.commit().map_err(map_err)
+            append(conn, &entries)?;
+            Ok(())
         })
         .await
     }

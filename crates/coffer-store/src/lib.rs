@@ -30,6 +30,9 @@ pub use model::{
 pub type RewrapFn<'a> =
     dyn Fn(&Scope, &SecretName, Version, &[u8]) -> Result<Option<Vec<u8>>, String> + Send + Sync + 'a;
 
+/// Seals a value for the version number it is given (see [`SecretStore::append_version`]).
+pub type SealFn = Box<dyn FnOnce(Version) -> Result<Vec<u8>, String> + Send>;
+
 /// Secrets and their versions, sealed.
 ///
 /// Every method that changes something takes the [`AuditEntry`] describing the change and
@@ -57,6 +60,22 @@ pub trait SecretStore: Send + Sync {
         name: &SecretName,
         version: Version,
         sealed: Vec<u8>,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<SecretMeta, StoreError>;
+
+    /// Appends the next version, numbered under the store's lock: `seal` is called with the
+    /// number the new version gets and returns its sealed bytes. Concurrent appends to one
+    /// secret never conflict; they get consecutive numbers in commit order. `audit.version` is
+    /// set to that number.
+    ///
+    /// Errors: [`StoreError::NotFound`]; [`StoreError::PendingDeletion`]; an error from `seal`
+    /// as [`StoreError::Internal`].
+    async fn append_version(
+        &self,
+        scope: &Scope,
+        name: &SecretName,
+        seal: SealFn,
         now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<SecretMeta, StoreError>;

@@ -29,7 +29,7 @@ macro_rules! conformance_suite {
             purge_expired_only_purges_due, list_filters_and_pages, concurrent_writers_lose_nothing,
             rewrap_replaces_sealed_bytes, tokens_round_trip, sealed_bytes_are_kept_exactly,
             mutations_are_audited_in_their_transaction, audit_chain_stays_linear_under_concurrency,
-            audit_listing_filters);
+            audit_listing_filters, appended_versions_are_numbered_by_the_store);
     };
     (@tests $make:expr; $($t:ident),* $(,)?) => {
         $(
@@ -498,4 +498,42 @@ pub async fn audit_listing_filters<S: SecretStore + TokenStore + AuditStore>(s: 
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 5, 6, 7]);
     assert_eq!(page[0].entry.version, Some(4));
     assert_eq!(page[0].entry, batch[3]);
+}
+
+/// `append_version` numbers versions itself: many concurrent appends, no conflicts, no gaps,
+/// each sealed for exactly the number it got.
+pub async fn appended_versions_are_numbered_by_the_store<S: SecretStore + TokenStore + AuditStore + 'static>(
+    s: Arc<S>,
+) {
+    let sc = scope("acme", Some("ml"), None);
+    s.create(new(&sc, "appended", b"sealed-for-1"), &au()).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        let sc = sc.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                let seal: crate::SealFn = Box::new(move |v: Version| Ok(format!("sealed-for-{v}-by-{w}").into_bytes()));
+                s.append_version(&sc, &name("appended"), seal, t(3), &au()).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let versions = s.versions(&sc, &name("appended")).await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.version.get()).collect::<Vec<_>>(), (1..=81).collect::<Vec<_>>());
+    for v in 2..=81u32 {
+        let (_, r) = s.read(&sc, &name("appended"), Some(Version::new(v).unwrap())).await.unwrap();
+        assert!(String::from_utf8(r.sealed).unwrap().starts_with(&format!("sealed-for-{v}-by-")), "version {v}");
+    }
+    let audited: Vec<Option<u32>> = all_audit(&*s).await.iter().skip(1).map(|r| r.entry.version).collect();
+    assert_eq!(audited.len(), 80);
+    assert!(audited.iter().all(Option::is_some));
+    // Missing and deleted secrets are refused without calling the sealer.
+    let never: crate::SealFn = Box::new(|_| panic!("sealed for a missing secret"));
+    assert_eq!(kind(s.append_version(&sc, &name("ghost"), never, t(4), &au()).await), ErrorKind::NotFound);
+    s.delete(&sc, &name("appended"), t(5), t(9), &au()).await.unwrap();
+    let never: crate::SealFn = Box::new(|_| panic!("sealed for a deleted secret"));
+    assert_eq!(kind(s.append_version(&sc, &name("appended"), never, t(6), &au()).await), ErrorKind::PendingDeletion);
 }
