@@ -34,14 +34,6 @@ pub enum ServiceError {
     /// The request itself is wrong.
     #[error("{0}")]
     Invalid(String),
-    /// Writers kept colliding on one secret.
-    #[error("secret {name} in {scope} is being updated by many writers at once; retry")]
-    Contended {
-        /// Scope.
-        scope: Scope,
-        /// Name.
-        name: SecretName,
-    },
 }
 
 impl From<KeyringError> for ServiceError {

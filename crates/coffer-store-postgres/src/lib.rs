@@ -389,43 +389,6 @@ impl SecretStore for PgStore {
         })
     }
 
-    async fn put_version(
-        &self,
-        scope: &Scope,
-        name: &SecretName,
-        version: Version,
-        sealed: Vec<u8>,
-        now: Timestamp,
-        audit: &AuditEntry,
-    ) -> Result<SecretMeta, StoreError> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await.map_err(pg_err)?;
-        let (id, meta) = must_find(&tx, scope, name, true).await?;
-        live(&meta)?;
-        if meta.current_version.next() != Some(version) {
-            return Err(StoreError::VersionConflict {
-                what: what(scope, name),
-                current: meta.current_version,
-                attempted: version,
-            });
-        }
-        tx.execute(
-            "INSERT INTO secret_versions (secret_id, version, created_at, sealed) VALUES ($1, $2, $3, $4)",
-            &[&id, &v32(version), &now.as_millis(), &sealed],
-        )
-        .await
-        .map_err(pg_err)?;
-        tx.execute(
-            "UPDATE secrets SET current_version=$2, updated_at=$3 WHERE id=$1",
-            &[&id, &v32(version), &now.as_millis()],
-        )
-        .await
-        .map_err(pg_err)?;
-        append(&tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await.map_err(pg_err)?;
-        Ok(SecretMeta { current_version: version, updated_at: now, ..meta })
-    }
-
     async fn append_version(
         &self,
         scope: &Scope,

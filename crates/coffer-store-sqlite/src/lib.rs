@@ -344,42 +344,6 @@ impl SecretStore for SqliteStore {
         .await
     }
 
-    async fn put_version(
-        &self,
-        scope: &Scope,
-        name: &SecretName,
-        version: Version,
-        sealed: Vec<u8>,
-        now: Timestamp,
-        audit: &AuditEntry,
-    ) -> Result<SecretMeta, StoreError> {
-        let (scope, name, audit) = (scope.clone(), name.clone(), audit.clone());
-        self.write(move |conn| {
-            let row = must_find(conn, &scope, &name)?;
-            live(&row)?;
-            if row.meta.current_version.next() != Some(version) {
-                return Err(StoreError::VersionConflict {
-                    what: what(&scope, &name),
-                    current: row.meta.current_version,
-                    attempted: version,
-                });
-            }
-            conn.execute(
-                "INSERT INTO secret_versions (secret_id, version, created_at, sealed) VALUES (?1, ?2, ?3, ?4)",
-                params![row.id, version.get(), now.as_millis(), sealed],
-            )
-            .map_err(map_err)?;
-            conn.execute(
-                "UPDATE secrets SET current_version=?2, updated_at=?3 WHERE id=?1",
-                params![row.id, version.get(), now.as_millis()],
-            )
-            .map_err(map_err)?;
-            append(conn, std::slice::from_ref(&audit))?;
-            Ok(SecretMeta { current_version: version, updated_at: now, ..row.meta })
-        })
-        .await
-    }
-
     async fn append_version(
         &self,
         scope: &Scope,

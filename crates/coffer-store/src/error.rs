@@ -1,6 +1,6 @@
 //! Storage errors, classified the same way for every engine.
 
-use coffer_core::{Timestamp, Version};
+use coffer_core::Timestamp;
 
 /// The class of a [`StoreError`], for callers that map errors to responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +20,6 @@ pub enum ErrorKind {
     PendingDeletion,
     /// The database cannot be reached or is busy; retrying later may work.
     Unavailable,
-    /// Another writer created the version first.
-    VersionConflict,
 }
 
 /// Why a storage operation failed. Messages name secrets, never values.
@@ -74,16 +72,6 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// Version `attempted` was not current + 1.
-    #[error("{what} is at version {current}; version {attempted} cannot be written")]
-    VersionConflict {
-        /// Which secret.
-        what: String,
-        /// Its current version.
-        current: Version,
-        /// The version the writer tried to create.
-        attempted: Version,
-    },
 }
 
 // === impl StoreError ===
@@ -99,7 +87,6 @@ impl StoreError {
             StoreError::NotFound { .. } => ErrorKind::NotFound,
             StoreError::PendingDeletion { .. } => ErrorKind::PendingDeletion,
             StoreError::Unavailable { .. } => ErrorKind::Unavailable,
-            StoreError::VersionConflict { .. } => ErrorKind::VersionConflict,
         }
     }
 

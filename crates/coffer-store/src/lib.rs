@@ -4,10 +4,10 @@
 //! conformance suite in [`testkit`] (feature `testkit`). Storage never sees plaintext: values
 //! arrive sealed by `coffer-crypto` and leave sealed.
 //!
-//! Versions are immutable. A new version is written with [`SecretStore::put_version`] naming
-//! the version number it expects to create (the current one plus one); an engine refuses any
-//! other number with [`StoreError::VersionConflict`], so concurrent writers never lose or
-//! duplicate a version: the loser re-reads and retries.
+//! Versions are immutable and append-only: [`SecretStore::append_version`] numbers the new
+//! version inside the engine's write transaction and asks the caller to seal the value for that
+//! number, so concurrent writers (in one process or many replicas) get consecutive versions and
+//! never conflict.
 
 mod audit;
 mod error;
@@ -49,20 +49,6 @@ pub trait SecretStore: Send + Sync {
     /// Errors: [`StoreError::AlreadyExists`] when the name is live at that scope;
     /// [`StoreError::PendingDeletion`] when it is scheduled for deletion (restore or purge it first).
     async fn create(&self, new: NewSecret, audit: &AuditEntry) -> Result<SecretMeta, StoreError>;
-
-    /// Appends version `version`, which must be the current version plus one.
-    ///
-    /// Errors: [`StoreError::NotFound`]; [`StoreError::PendingDeletion`];
-    /// [`StoreError::VersionConflict`] when another writer got there first (re-read and retry).
-    async fn put_version(
-        &self,
-        scope: &Scope,
-        name: &SecretName,
-        version: Version,
-        sealed: Vec<u8>,
-        now: Timestamp,
-        audit: &AuditEntry,
-    ) -> Result<SecretMeta, StoreError>;
 
     /// Appends the next version, numbered under the store's lock: `seal` is called with the
     /// number the new version gets and returns its sealed bytes. Concurrent appends to one

@@ -26,7 +26,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@tests $make;
             create_then_read, duplicate_create_changes_nothing, versions_are_consecutive_and_immutable,
             missing_things_are_not_found, scopes_are_independent, delete_restore_purge_lifecycle,
-            purge_expired_only_purges_due, list_filters_and_pages, concurrent_writers_lose_nothing,
+            purge_expired_only_purges_due, list_filters_and_pages,
             rewrap_replaces_sealed_bytes, tokens_round_trip, sealed_bytes_are_kept_exactly,
             mutations_are_audited_in_their_transaction, audit_chain_stays_linear_under_concurrency,
             audit_listing_filters, appended_versions_are_numbered_by_the_store);
@@ -88,6 +88,17 @@ fn new(scope: &Scope, n: &str, sealed: &[u8]) -> NewSecret {
     }
 }
 
+/// A sealer that stores `bytes` whatever number the version gets.
+fn bytes(b: &[u8]) -> crate::SealFn {
+    let b = b.to_vec();
+    Box::new(move |_| Ok(b))
+}
+
+/// A sealer that must not be called.
+fn never() -> crate::SealFn {
+    Box::new(|v| panic!("sealed version {v} of a secret that must not get one"))
+}
+
 fn kind<T: std::fmt::Debug>(r: Result<T, StoreError>) -> ErrorKind {
     r.expect_err("expected an error").kind()
 }
@@ -120,23 +131,16 @@ pub async fn duplicate_create_changes_nothing<S: SecretStore + TokenStore + Audi
     assert_eq!(m.current_version, Version::FIRST);
 }
 
-/// Versions go 1, 2, 3; writing a version that is not current + 1 is a conflict.
+/// Versions go 1, 2, 3, each sealed once and readable forever after.
 pub async fn versions_are_consecutive_and_immutable<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", Some("ml"), None);
     let n = name("rotating");
     s.create(new(&sc, "rotating", b"v1"), &au()).await.unwrap();
-    let m2 = s.put_version(&sc, &n, v(2), b"v2".to_vec(), t(2_000), &au()).await.unwrap();
+    let m2 = s.append_version(&sc, &n, bytes(b"v2"), t(2_000), &au()).await.unwrap();
     assert_eq!(m2.current_version, v(2));
     assert_eq!(m2.updated_at, t(2_000));
     assert_eq!(m2.created_at, t(1_000));
-    s.put_version(&sc, &n, v(3), b"v3".to_vec(), t(3_000), &au()).await.unwrap();
-    for bad in [1, 2, 3, 5] {
-        assert_eq!(
-            kind(s.put_version(&sc, &n, v(bad), b"x".to_vec(), t(4_000), &au()).await),
-            ErrorKind::VersionConflict,
-            "version {bad}"
-        );
-    }
+    s.append_version(&sc, &n, bytes(b"v3"), t(3_000), &au()).await.unwrap();
     for (i, want) in [b"v1", b"v2", b"v3"].iter().enumerate() {
         let (_, r) = s.read(&sc, &n, Some(v(i as u32 + 1))).await.unwrap();
         assert_eq!(&r.sealed, want);
@@ -147,6 +151,10 @@ pub async fn versions_are_consecutive_and_immutable<S: SecretStore + TokenStore 
     let versions: Vec<u32> = s.versions(&sc, &n).await.unwrap().iter().map(|x| x.version.get()).collect();
     assert_eq!(versions, [1, 2, 3]);
     assert_eq!(kind(s.read(&sc, &n, Some(v(4))).await), ErrorKind::NotFound);
+    // A sealer that fails leaves no version behind.
+    let failing: crate::SealFn = Box::new(|_| Err("no key".into()));
+    assert!(s.append_version(&sc, &n, failing, t(4_000), &au()).await.is_err());
+    assert_eq!(s.meta(&sc, &n).await.unwrap().current_version, v(3));
 }
 
 /// Every operation on a missing secret says "not found".
@@ -156,7 +164,7 @@ pub async fn missing_things_are_not_found<S: SecretStore + TokenStore + AuditSto
     assert_eq!(kind(s.meta(&sc, &n).await), ErrorKind::NotFound);
     assert_eq!(kind(s.read(&sc, &n, None).await), ErrorKind::NotFound);
     assert_eq!(kind(s.versions(&sc, &n).await), ErrorKind::NotFound);
-    assert_eq!(kind(s.put_version(&sc, &n, v(2), b"x".to_vec(), t(1), &au()).await), ErrorKind::NotFound);
+    assert_eq!(kind(s.append_version(&sc, &n, never(), t(1), &au()).await), ErrorKind::NotFound);
     assert_eq!(kind(s.delete(&sc, &n, t(1), t(2), &au()).await), ErrorKind::NotFound);
     assert_eq!(kind(s.restore(&sc, &n, t(1), &au()).await), ErrorKind::NotFound);
     assert_eq!(kind(s.purge(&sc, &n, &au()).await), ErrorKind::NotFound);
@@ -190,14 +198,14 @@ pub async fn delete_restore_purge_lifecycle<S: SecretStore + TokenStore + AuditS
     let sc = scope("acme", None, None);
     let n = name("temp");
     s.create(new(&sc, "temp", b"v1"), &au()).await.unwrap();
-    s.put_version(&sc, &n, v(2), b"v2".to_vec(), t(2_000), &au()).await.unwrap();
+    s.append_version(&sc, &n, bytes(b"v2"), t(2_000), &au()).await.unwrap();
     let d = s.delete(&sc, &n, t(5_000), t(9_000), &au()).await.unwrap();
     assert_eq!(d.deleted_at, Some(t(5_000)));
     assert_eq!(d.purge_at, Some(t(9_000)));
     assert_eq!(s.meta(&sc, &n).await.unwrap().purge_at, Some(t(9_000)));
     assert_eq!(kind(s.read(&sc, &n, None).await), ErrorKind::PendingDeletion);
     assert_eq!(kind(s.create(new(&sc, "temp", b"again"), &au()).await), ErrorKind::PendingDeletion);
-    assert_eq!(kind(s.put_version(&sc, &n, v(3), b"v3".to_vec(), t(6_000), &au()).await), ErrorKind::PendingDeletion);
+    assert_eq!(kind(s.append_version(&sc, &n, never(), t(6_000), &au()).await), ErrorKind::PendingDeletion);
     assert_eq!(kind(s.delete(&sc, &n, t(6_000), t(9_000), &au()).await), ErrorKind::PendingDeletion);
     let r = s.restore(&sc, &n, t(7_000), &au()).await.unwrap();
     assert_eq!((r.deleted_at, r.purge_at), (None, None));
@@ -281,44 +289,11 @@ pub async fn list_filters_and_pages<S: SecretStore + TokenStore + AuditStore>(s:
     assert!(seen.iter().all(|(sc, _)| sc.starts_with("acme/")));
 }
 
-/// Concurrent writers that retry on conflict produce consecutive versions, none lost.
-pub async fn concurrent_writers_lose_nothing<S: SecretStore + TokenStore + AuditStore + 'static>(s: Arc<S>) {
-    let sc = scope("acme", None, None);
-    s.create(new(&sc, "hot", b"v1"), &au()).await.unwrap();
-    let writers = 4;
-    let each = 25;
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        let s = s.clone();
-        let sc = sc.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in 0..each {
-                loop {
-                    let cur = s.meta(&sc, &name("hot")).await.unwrap().current_version;
-                    let next = cur.next().unwrap();
-                    let body = format!("w{w}-{i}").into_bytes();
-                    match s.put_version(&sc, &name("hot"), next, body, t(2_000), &au()).await {
-                        Ok(_) => break,
-                        Err(e) if e.kind() == ErrorKind::VersionConflict => continue,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let versions: Vec<u32> = s.versions(&sc, &name("hot")).await.unwrap().iter().map(|x| x.version.get()).collect();
-    let want: Vec<u32> = (1..=(writers * each + 1)).collect();
-    assert_eq!(versions, want);
-}
-
 /// `rewrap_all` sees every version and stores what the callback returns.
 pub async fn rewrap_replaces_sealed_bytes<S: SecretStore + TokenStore + AuditStore>(s: Arc<S>) {
     let sc = scope("acme", Some("ml"), Some("dev"));
     s.create(new(&sc, "one", b"old-1"), &au()).await.unwrap();
-    s.put_version(&sc, &name("one"), v(2), b"old-2".to_vec(), t(2), &au()).await.unwrap();
+    s.append_version(&sc, &name("one"), bytes(b"old-2"), t(2), &au()).await.unwrap();
     s.create(new(&sc, "two", b"new-already"), &au()).await.unwrap();
     let replaced = s
         .rewrap_all(&|scope, n, version, sealed| {
@@ -391,7 +366,7 @@ pub async fn mutations_are_audited_in_their_transaction<S: SecretStore + TokenSt
     let n = name("audited");
     let e = |action: &str| entry(action, "audited");
     s.create(new(&sc, "audited", b"v1"), &e("secrets.create")).await.unwrap();
-    s.put_version(&sc, &n, v(2), b"v2".to_vec(), t(2), &e("secrets.update")).await.unwrap();
+    s.append_version(&sc, &n, bytes(b"v2"), t(2), &e("secrets.update")).await.unwrap();
     s.delete(&sc, &n, t(3), t(9), &e("secrets.delete")).await.unwrap();
     s.restore(&sc, &n, t(4), &e("secrets.restore")).await.unwrap();
     s.purge(&sc, &n, &e("secrets.purge")).await.unwrap();
@@ -426,7 +401,7 @@ pub async fn mutations_are_audited_in_their_transaction<S: SecretStore + TokenSt
     s.create(new(&sc, "audited2", b"v1"), &e("secrets.create")).await.unwrap();
     let before = all_audit(&*s).await.len();
     assert!(s.create(new(&sc, "audited2", b"again"), &e("secrets.create")).await.is_err());
-    assert!(s.put_version(&sc, &name("audited2"), v(5), b"x".to_vec(), t(8), &e("secrets.update")).await.is_err());
+    assert!(s.append_version(&sc, &name("ghost"), never(), t(8), &e("secrets.update")).await.is_err());
     assert!(s.restore(&sc, &name("audited2"), t(8), &e("secrets.restore")).await.is_err());
     assert!(s.purge(&sc, &name("ghost"), &e("secrets.purge")).await.is_err());
     assert!(s.create_token(tok, &entry("tokens.create", "tok_aud")).await.is_err());
@@ -449,14 +424,7 @@ pub async fn audit_chain_stays_linear_under_concurrency<S: SecretStore + TokenSt
                         (0..3).map(|j| entry("secrets.value", &format!("w{w}-{i}-{j}"))).collect();
                     s.append_audit(&batch).await.unwrap();
                 } else {
-                    loop {
-                        let cur = s.meta(&sc, &name("busy")).await.unwrap().current_version;
-                        match s.put_version(&sc, &name("busy"), cur.next().unwrap(), vec![1], t(1), &au()).await {
-                            Ok(_) => break,
-                            Err(e) if e.kind() == ErrorKind::VersionConflict => continue,
-                            Err(e) => panic!("{e}"),
-                        }
-                    }
+                    s.append_version(&sc, &name("busy"), bytes(&[1]), t(1), &au()).await.unwrap();
                 }
             }
         }));

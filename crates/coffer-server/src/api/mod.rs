@@ -149,7 +149,6 @@ impl From<StoreError> for ApiError {
                 )
             }
             ErrorKind::NotDeleted => ApiError::new(StatusCode::CONFLICT, "not_deleted", msg),
-            ErrorKind::VersionConflict => ApiError::new(StatusCode::CONFLICT, "aborted", msg),
             ErrorKind::Unavailable => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -172,7 +171,6 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Store(s) => s.into(),
             ServiceError::Invalid(m) => ApiError::invalid(m),
-            ServiceError::Contended { .. } => ApiError::new(StatusCode::CONFLICT, "aborted", e.to_string()),
             ServiceError::NotFoundInCascade(ref missing) => {
                 let details: Vec<serde_json::Value> = missing
                     .iter()
