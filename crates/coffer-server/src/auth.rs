@@ -104,12 +104,12 @@ pub(crate) enum AuthError {
 }
 
 /// Checks a presented token and returns its record.
-pub(crate) async fn authenticate(store: &dyn TokenStore, presented: &str) -> Result<TokenRecord, AuthError> {
+pub(crate) async fn authenticate(secrets: &crate::Secrets, presented: &str) -> Result<TokenRecord, AuthError> {
     if !presented.starts_with(PREFIX) || presented.len() != PREFIX.len() + 43 {
         return Err(AuthError::Invalid);
     }
     let hash = hash_token(presented);
-    let record = store.token_by_hash(&hash).await?.ok_or(AuthError::Invalid)?;
+    let record = secrets.token_by_hash(&hash).await?.ok_or(AuthError::Invalid)?;
     if !bool::from(record.hash.ct_eq(&hash)) {
         return Err(AuthError::Invalid);
     }

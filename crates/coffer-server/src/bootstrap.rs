@@ -264,8 +264,17 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, ServeError> {
         new_admin_token_file = Some(path);
     }
     tracing::info!(database = %engines.describe, "storage ready");
-    let secrets =
-        Secrets::new(engines.secrets, engines.tokens, engines.audit, keyring, key_source, config.recovery_window);
+    // With SQLite this process is the only writer of the token table, so it may cache tokens.
+    let single_process = config.database.is_none();
+    let secrets = Secrets::new(
+        engines.secrets,
+        engines.tokens,
+        engines.audit,
+        keyring,
+        key_source,
+        config.recovery_window,
+        single_process,
+    );
     Ok(Prepared { secrets: Arc::new(secrets), new_admin_token_file })
 }
 

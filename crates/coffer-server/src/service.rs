@@ -58,6 +58,9 @@ pub struct Secrets {
     audit: Arc<dyn AuditStore>,
     auditor: Auditor,
     keyring: Arc<RwLock<Keyring>>,
+    /// Tokens by hash, when this process is the only one that can change them (SQLite):
+    /// revocation here clears the entry, so the cache is never stale. `None` with replicas.
+    token_cache: Option<RwLock<std::collections::HashMap<[u8; 32], TokenRecord>>>,
     key_source: KeySource,
     recovery_window: Duration,
 }
@@ -76,9 +79,41 @@ impl Secrets {
         keyring: Keyring,
         key_source: KeySource,
         recovery_window: Duration,
+        single_process: bool,
     ) -> Self {
         let auditor = Auditor::spawn(audit.clone());
-        Self { store, tokens, audit, auditor, keyring: Arc::new(RwLock::new(keyring)), key_source, recovery_window }
+        let token_cache = single_process.then(|| RwLock::new(std::collections::HashMap::new()));
+        Self {
+            store,
+            tokens,
+            audit,
+            auditor,
+            keyring: Arc::new(RwLock::new(keyring)),
+            token_cache,
+            key_source,
+            recovery_window,
+        }
+    }
+
+    /// The token with this hash: from the cache when this process owns the token table,
+    /// from the store otherwise.
+    pub(crate) async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        if let Some(cache) = &self.token_cache
+            && let Some(t) = cache.read().ok().and_then(|c| c.get(hash).cloned())
+        {
+            return Ok(Some(t));
+        }
+        let found = self.tokens.token_by_hash(hash).await?;
+        if let (Some(cache), Some(t)) = (&self.token_cache, &found)
+            && let Ok(mut c) = cache.write()
+        {
+            // Bounded: a flood of distinct tokens cannot grow it without limit.
+            if c.len() >= 10_000 {
+                c.clear();
+            }
+            c.insert(*hash, t.clone());
+        }
+        Ok(found)
     }
 
     /// Appends audit records (reads, refusals, failures) and waits until they are durable.
@@ -130,7 +165,13 @@ impl Secrets {
 
     /// Revokes a token.
     pub async fn revoke_token(&self, id: &TokenId, audit: &AuditEntry) -> Result<TokenRecord, ServiceError> {
-        Ok(self.tokens.revoke_token(id, Timestamp::now(), audit).await?)
+        let record = self.tokens.revoke_token(id, Timestamp::now(), audit).await?;
+        if let Some(cache) = &self.token_cache
+            && let Ok(mut c) = cache.write()
+        {
+            c.retain(|_, t| t.id != *id);
+        }
+        Ok(record)
     }
 
     /// The token store.

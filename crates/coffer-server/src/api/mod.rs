@@ -325,7 +325,7 @@ async fn authenticate(parts: &mut Parts, state: &Arc<AppState>) -> Result<TokenR
         let text = header.to_str().map_err(|_| AuthError::Invalid)?;
         let token =
             text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")).ok_or(AuthError::Missing)?.trim();
-        let record = auth::authenticate(state.secrets.tokens(), token).await?;
+        let record = auth::authenticate(&state.secrets, token).await?;
         tracing::debug!(token = %record.id, role = %record.role, "authenticated");
         if let Some(slot) = parts.extensions.get::<TokenSlot>()
             && let Ok(mut s) = slot.0.lock()
