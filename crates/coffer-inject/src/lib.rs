@@ -13,6 +13,7 @@ pub mod privdir;
 pub mod requests;
 pub mod resolve;
 pub mod run;
+pub mod vault;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,10 @@ pub enum InjectError {
         /// The last error.
         last: coffer_client::ClientError,
     },
+    /// An external store (OpenBao, …) refused or failed; the message names the store, the
+    /// secret and the reason.
+    #[error("{0}")]
+    External(String),
     /// The requests cannot be laid out (name collisions, binary values as env vars).
     #[error("{0}")]
     Layout(String),

@@ -65,7 +65,14 @@ fn describe(r: &SecretRequest) -> String {
 }
 
 fn safe_component(what: &str, s: &str, r: &SecretRequest) -> Result<(), InjectError> {
-    if s.contains('/') || s.contains('\0') || s == "." || s == ".." {
+    // A group may hold '/' (an OpenBao path becomes nested directories, as flytekit joins it);
+    // no part may climb out of the secrets directory.
+    let parts_ok = |p: &str| p.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+    let ok = match what {
+        "group" => s.is_empty() || parts_ok(s),
+        _ => !s.contains('/') && s != "." && s != "..",
+    };
+    if !ok || s.contains('\0') {
         return Err(InjectError::Layout(format!(
             "secret {}: {what} {s:?} cannot be part of a file path (no '/', '.' or '..')",
             describe(r)

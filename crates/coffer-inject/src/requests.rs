@@ -19,7 +19,9 @@ pub fn parse_secret(spec: &str) -> Result<SecretRequest, InjectError> {
         Some(_) => return Err(bad(spec, "nothing after '@': write KEY@VERSION")),
         None => (spec, ""),
     };
-    let (group, key) = match rest.split_once('/') {
+    // `vault:<mount>/<path>/<field>`: the group is everything up to the field.
+    let split = if rest.starts_with("vault:") { rest.rsplit_once('/') } else { rest.split_once('/') };
+    let (group, key) = match split {
         Some((g, k)) => (g, k),
         None => ("", rest),
     };

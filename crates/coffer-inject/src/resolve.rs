@@ -36,10 +36,11 @@ pub fn store_of(r: &SecretRequest) -> Store {
 
 fn key_of(r: &SecretRequest) -> Result<ResolveKey, InjectError> {
     let desc = || format!("{}/{}", r.group, r.key);
-    if store_of(r) != Store::Coffer {
+    if matches!(store_of(r), Store::Aws | Store::Azure) {
         return Err(InjectError::Unsupported {
             request: desc(),
-            reason: "external stores (AWS, Azure Key Vault, OpenBao) are not supported by this coffer build yet".into(),
+            reason: "AWS Secrets Manager and Azure Key Vault references are not supported by this coffer build yet"
+                .into(),
         });
     }
     let key: SecretName = r
@@ -65,6 +66,32 @@ fn key_of(r: &SecretRequest) -> Result<ResolveKey, InjectError> {
 /// one value per request, in order. A missing secret is not retried: the error names it and
 /// every scope searched.
 pub fn resolve_all(
+    client: impl FnOnce() -> Result<Client, InjectError>,
+    context: &ScopeSel,
+    requests: &[SecretRequest],
+    deadline: Instant,
+) -> Result<Vec<SecretValue>, InjectError> {
+    // Requests for coffer's own store go in one call to the service; OpenBao references are read
+    // directly with the caller's own identity.
+    type Indexed<'a> = Vec<(usize, &'a SecretRequest)>;
+    let (vault, own): (Indexed<'_>, Indexed<'_>) =
+        requests.iter().enumerate().partition(|(_, r)| store_of(r) == Store::Vault);
+    let refs = vault.iter().map(|(_, r)| crate::vault::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let own_requests: Vec<SecretRequest> = own.iter().map(|(_, r)| (*r).clone()).collect();
+    let own_values =
+        if own_requests.is_empty() { Vec::new() } else { resolve_own(&client()?, context, &own_requests, deadline)? };
+    let vault_values = crate::vault::fetch_all(&refs, deadline)?;
+    let mut out: Vec<Option<SecretValue>> = (0..requests.len()).map(|_| None).collect();
+    for ((i, _), v) in own.iter().zip(own_values) {
+        out[*i] = Some(v);
+    }
+    for ((i, _), v) in vault.iter().zip(vault_values) {
+        out[*i] = Some(v);
+    }
+    out.into_iter().map(|v| v.ok_or_else(|| ClientError::Decode("a request was not resolved".into()).into())).collect()
+}
+
+fn resolve_own(
     client: &Client,
     context: &ScopeSel,
     requests: &[SecretRequest],
@@ -129,6 +156,7 @@ mod tests {
         assert_eq!(store_of(&r), Store::Azure);
         r.group = "vault:secret/app".into();
         assert_eq!(store_of(&r), Store::Vault);
+        assert!(key_of(&r).is_ok(), "vault references are read directly");
         let bad = parse_secret("g/k@v1").unwrap();
         assert!(key_of(&bad).unwrap_err().to_string().contains("not a coffer version number"));
         assert_eq!(key_of(&parse_secret("g/k@4").unwrap()).unwrap().version.unwrap().get(), 4);

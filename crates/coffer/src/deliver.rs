@@ -91,8 +91,12 @@ impl RequestArgs {
         }
         let deadline = Instant::now() + Duration::from_secs(self.timeout);
         let per_call = Duration::from_secs(self.timeout.clamp(1, 10));
-        let client = Client::new(&address(conn), Some(token(conn)?), per_call);
-        let values = resolve_all(&client, &self.context(), &requests, deadline).map_err(|e| match e {
+        // The service is only needed (and a coffer token only required) for coffer's own secrets.
+        let client = || {
+            let t = token(conn).map_err(|e| InjectError::External(e.one_line()))?;
+            Ok(Client::new(&address(conn), Some(t), per_call))
+        };
+        let values = resolve_all(client, &self.context(), &requests, deadline).map_err(|e| match e {
             InjectError::Service(c) => CliError::from(c),
             InjectError::GaveUp { .. } => CliError::new(e.to_string())
                 .hint("is 'coffer serve' running and reachable? Set COFFER_ADDR (or --addr) to its address"),

