@@ -191,6 +191,22 @@ macro_rules! audited {
     };
 }
 
+/// The common start of every handler that names one secret: parse the scope, check policy
+/// (audited when refused), prepare the audit entry, and parse the name (audited when invalid).
+async fn target(
+    state: &AppState,
+    caller: &Caller,
+    params: &Params,
+    action: Action,
+    raw_name: &str,
+) -> Result<(Scope, SecretName, AuditEntry), ApiError> {
+    let scope = params.scope(state)?;
+    caller.allow(action, &scope, raw_name).await?;
+    let entry = caller.entry(action, Some(&scope), raw_name, "ok");
+    let name = audited!(caller, entry, parse_name(raw_name));
+    Ok((scope, name, entry))
+}
+
 pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -226,16 +242,12 @@ pub(crate) async fn update(
     params: Params,
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
-    let scope = params.scope(&state)?;
-    caller.allow(Action::UpdateSecret, &scope, &name).await?;
-    let entry = caller.entry(Action::UpdateSecret, Some(&scope), &name, "ok");
-    let checked = parse_name(&name).and_then(|n| {
-        Ok((n, WireValue { string_value: body.string_value, binary_value: body.binary_value }.into_value()?))
-    });
-    let (name, value) = match checked {
-        Ok(v) => v,
-        Err(e) => return Err(caller.fail(entry, e).await),
-    };
+    let (scope, name, entry) = target(&state, &caller, &params, Action::UpdateSecret, &name).await?;
+    let value = audited!(
+        caller,
+        entry,
+        WireValue { string_value: body.string_value, binary_value: body.binary_value }.into_value()
+    );
     let meta = audited!(caller, entry, state.secrets.update(&scope, &name, &value, entry.clone()).await);
     Ok(ok(StatusCode::CREATED, meta_json(&meta)))
 }
@@ -246,10 +258,7 @@ pub(crate) async fn meta(
     Path(name): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let scope = params.scope(&state)?;
-    caller.allow(Action::ReadMetadata, &scope, &name).await?;
-    let mut entry = caller.entry(Action::ReadMetadata, Some(&scope), &name, "ok");
-    let name = audited!(caller, entry, parse_name(&name));
+    let (scope, name, mut entry) = target(&state, &caller, &params, Action::ReadMetadata, &name).await?;
     let meta = audited!(caller, entry, state.secrets.meta(&scope, &name).await);
     entry.version = Some(meta.current_version.get());
     caller.record_read(vec![entry]).await?;
@@ -262,10 +271,7 @@ pub(crate) async fn versions(
     Path(name): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let scope = params.scope(&state)?;
-    caller.allow(Action::ReadMetadata, &scope, &name).await?;
-    let entry = caller.entry(Action::ReadMetadata, Some(&scope), &name, "ok");
-    let name = audited!(caller, entry, parse_name(&name));
+    let (scope, name, entry) = target(&state, &caller, &params, Action::ReadMetadata, &name).await?;
     let (meta, versions) = audited!(caller, entry, state.secrets.versions(&scope, &name).await);
     caller.record_read(vec![entry]).await?;
     let list: Vec<Value> = versions
@@ -293,10 +299,7 @@ pub(crate) async fn value(
     Path(name): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let scope = params.scope(&state)?;
-    caller.allow(Action::ReadValue, &scope, &name).await?;
-    let mut entry = caller.entry(Action::ReadValue, Some(&scope), &name, "ok");
-    let name = audited!(caller, entry, parse_name(&name));
+    let (scope, name, mut entry) = target(&state, &caller, &params, Action::ReadValue, &name).await?;
     let version = audited!(caller, entry, parse_version(params.get("version")));
     entry.version = version.map(Version::get);
     let (meta, v, value) = audited!(caller, entry, state.secrets.value(&scope, &name, version).await);
@@ -319,12 +322,9 @@ pub(crate) async fn delete(
     Path(name): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let scope = params.scope(&state)?;
     let purge = params.flag("purge")?;
     let action = if purge { Action::PurgeSecret } else { Action::DeleteSecret };
-    caller.allow(action, &scope, &name).await?;
-    let entry = caller.entry(action, Some(&scope), &name, "ok");
-    let name = audited!(caller, entry, parse_name(&name));
+    let (scope, name, entry) = target(&state, &caller, &params, action, &name).await?;
     if purge {
         audited!(caller, entry.clone(), state.secrets.purge(&scope, &name, &entry).await);
         let mut o = serde_json::Map::new();
@@ -353,10 +353,7 @@ pub(crate) async fn restore(
     Path(name): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let scope = params.scope(&state)?;
-    caller.allow(Action::RestoreSecret, &scope, &name).await?;
-    let entry = caller.entry(Action::RestoreSecret, Some(&scope), &name, "ok");
-    let name = audited!(caller, entry, parse_name(&name));
+    let (scope, name, entry) = target(&state, &caller, &params, Action::RestoreSecret, &name).await?;
     let meta = audited!(caller, entry.clone(), state.secrets.restore(&scope, &name, &entry).await);
     Ok(ok(StatusCode::OK, meta_json(&meta)))
 }
