@@ -6,6 +6,7 @@
 //! -- CMD`: env vars and a private in-memory directory for one child process, removed when it
 //! ends) and [`fetch`] (`coffer fetch --dir DIR`: the init-container mode).
 
+pub mod aws;
 pub mod fetch;
 pub mod mask;
 pub mod plan;

@@ -69,8 +69,9 @@ fn safe_component(what: &str, s: &str, r: &SecretRequest) -> Result<(), InjectEr
     // no part may climb out of the secrets directory.
     let parts_ok = |p: &str| p.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
     let ok = match what {
-        "group" => s.is_empty() || parts_ok(s),
-        _ => !s.contains('/') && s != "." && s != "..",
+        "group_version" => !s.contains('/') && s != "." && s != "..",
+        // Keys of coffer's own store cannot hold '/' (names are checked); an AWS secret name may.
+        _ => s.is_empty() || parts_ok(s),
     };
     if !ok || s.contains('\0') {
         return Err(InjectError::Layout(format!(

@@ -14,6 +14,9 @@ fn bad(input: &str, reason: impl Into<String>) -> InjectError {
 
 /// `KEY`, `GROUP/KEY`, either with `@VERSION`: a request with mount requirement ANY.
 pub fn parse_secret(spec: &str) -> Result<SecretRequest, InjectError> {
+    if spec.starts_with("arn:") {
+        return parse_arn(spec);
+    }
     let (rest, version) = match spec.rsplit_once('@') {
         Some((r, v)) if !v.is_empty() => (r, v),
         Some(_) => return Err(bad(spec, "nothing after '@': write KEY@VERSION")),
@@ -35,6 +38,35 @@ pub fn parse_secret(spec: &str) -> Result<SecretRequest, InjectError> {
         group: group.to_owned(),
         group_version: version.to_owned(),
         key: key.to_owned(),
+        ..Default::default()
+    })
+}
+
+/// `arn:…:secret:<name>[@STAGE|@VERSION-ID]`: an AWS Secrets Manager secret. The group is the ARN
+/// prefix through `:secret:` and the key the rest, as Flyte splits it (seed 002). AWS names may
+/// contain `@` and `/`, so only a staging label (`AWSPREVIOUS`, upper case) or a version id
+/// after the last `@` counts as a version.
+fn parse_arn(spec: &str) -> Result<SecretRequest, InjectError> {
+    let (prefix, name) = spec
+        .split_once(":secret:")
+        .ok_or_else(|| bad(spec, "write arn:<partition>:secretsmanager:<region>:<account>:secret:<name>"))?;
+    let (name, version) = match name.rsplit_once('@') {
+        Some((n, v))
+            if !v.is_empty()
+                && (v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                    || ((32..=64).contains(&v.len()) && v.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))) =>
+        {
+            (n, v)
+        }
+        _ => (name, ""),
+    };
+    if name.is_empty() {
+        return Err(bad(spec, "the secret's name is missing after :secret:"));
+    }
+    Ok(SecretRequest {
+        group: format!("{prefix}:secret:"),
+        key: name.to_owned(),
+        group_version: version.to_owned(),
         ..Default::default()
     })
 }
@@ -142,6 +174,20 @@ mod tests {
         }
         assert!(parse_env("lower=k").is_err());
         assert!(parse_env("NOEQUALS").is_err());
+    }
+
+    #[test]
+    fn arn_specs() {
+        let r =
+            parse_secret("arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db@x-AbCdEf@AWSPREVIOUS").unwrap();
+        assert_eq!(r.group, "arn:aws:secretsmanager:us-east-1:123456789012:secret:");
+        assert_eq!((r.key.as_str(), r.group_version.as_str()), ("app/db@x-AbCdEf", "AWSPREVIOUS"));
+        let r = parse_file("arn:aws:secretsmanager:us-east-1:1:secret:plain-AbCdEf").unwrap();
+        assert_eq!(
+            (r.key.as_str(), r.group_version.as_str(), r.mount_requirement),
+            ("plain-AbCdEf", "", MountRequirement::File)
+        );
+        assert!(parse_secret("arn:aws:secretsmanager:us-east-1:1:secret:").is_err());
     }
 
     #[test]

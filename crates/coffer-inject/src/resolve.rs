@@ -36,11 +36,10 @@ pub fn store_of(r: &SecretRequest) -> Store {
 
 fn key_of(r: &SecretRequest) -> Result<ResolveKey, InjectError> {
     let desc = || format!("{}/{}", r.group, r.key);
-    if matches!(store_of(r), Store::Aws | Store::Azure) {
+    if store_of(r) == Store::Azure {
         return Err(InjectError::Unsupported {
             request: desc(),
-            reason: "AWS Secrets Manager and Azure Key Vault references are not supported by this coffer build yet"
-                .into(),
+            reason: "Azure Key Vault references are not supported by this coffer build yet".into(),
         });
     }
     let key: SecretName = r
@@ -71,22 +70,28 @@ pub fn resolve_all(
     requests: &[SecretRequest],
     deadline: Instant,
 ) -> Result<Vec<SecretValue>, InjectError> {
-    // Requests for coffer's own store go in one call to the service; OpenBao references are read
-    // directly with the caller's own identity.
+    // Requests for coffer's own store go in one call to the service; OpenBao and AWS references
+    // are read directly with the caller's own identity and never touch the service.
     type Indexed<'a> = Vec<(usize, &'a SecretRequest)>;
-    let (vault, own): (Indexed<'_>, Indexed<'_>) =
+    let (vault, rest): (Indexed<'_>, Indexed<'_>) =
         requests.iter().enumerate().partition(|(_, r)| store_of(r) == Store::Vault);
-    let refs = vault.iter().map(|(_, r)| crate::vault::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let (aws, own): (Indexed<'_>, Indexed<'_>) = rest.into_iter().partition(|(_, r)| store_of(r) == Store::Aws);
+    // Every request is checked before anything is fetched.
+    let vault_refs = vault.iter().map(|(_, r)| crate::vault::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let aws_refs = aws.iter().map(|(_, r)| crate::aws::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    for (_, r) in &own {
+        key_of(r)?;
+    }
     let own_requests: Vec<SecretRequest> = own.iter().map(|(_, r)| (*r).clone()).collect();
     let own_values =
         if own_requests.is_empty() { Vec::new() } else { resolve_own(&client()?, context, &own_requests, deadline)? };
-    let vault_values = crate::vault::fetch_all(&refs, deadline)?;
+    let vault_values = crate::vault::fetch_all(&vault_refs, deadline)?;
+    let aws_values = crate::aws::fetch_all(&aws_refs, deadline)?;
     let mut out: Vec<Option<SecretValue>> = (0..requests.len()).map(|_| None).collect();
-    for ((i, _), v) in own.iter().zip(own_values) {
-        out[*i] = Some(v);
-    }
-    for ((i, _), v) in vault.iter().zip(vault_values) {
-        out[*i] = Some(v);
+    for (group, values) in [(&own, own_values), (&vault, vault_values), (&aws, aws_values)] {
+        for ((i, _), v) in group.iter().zip(values) {
+            out[*i] = Some(v);
+        }
     }
     out.into_iter().map(|v| v.ok_or_else(|| ClientError::Decode("a request was not resolved".into()).into())).collect()
 }
@@ -149,9 +154,10 @@ mod tests {
     fn stores_and_keys() {
         let mut r = parse_secret("k").unwrap();
         assert_eq!(store_of(&r), Store::Coffer);
+        r.group = "https://v.vault.azure.net/secrets/x".into();
+        assert!(matches!(key_of(&r), Err(InjectError::Unsupported { .. })));
         r.group = "arn:aws:secretsmanager:us-east-1:123456789012:secret:".into();
         assert_eq!(store_of(&r), Store::Aws);
-        assert!(matches!(key_of(&r), Err(InjectError::Unsupported { .. })));
         r.group = "https://v.vault.azure.net/secrets/x".into();
         assert_eq!(store_of(&r), Store::Azure);
         r.group = "vault:secret/app".into();

@@ -206,3 +206,108 @@ fn openbao_failures_are_clear_and_stop_the_command() {
     assert!(stderr(&out).contains("unreachable") && stderr(&out).contains("gave up"), "{}", stderr(&out));
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+/// moto's server standing in for AWS Secrets Manager (installed by scripts/test).
+struct Moto {
+    child: Child,
+    endpoint: String,
+    python: PathBuf,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    fn start() -> Self {
+        let python = std::env::var_os("COFFER_TEST_MOTO_PYTHON")
+            .map(PathBuf::from)
+            .expect("COFFER_TEST_MOTO_PYTHON is not set: run scripts/test, which installs moto[server]");
+        let port = free_port();
+        let child = Command::new(python.with_file_name("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let m = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), python };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        m
+    }
+
+    /// Runs boto3 against moto; the script's stdout is returned.
+    fn boto(&self, script: &str) -> String {
+        let out = Command::new(&self.python)
+            .arg("-c")
+            .arg(format!(
+                "import boto3, json, base64\nc = boto3.client('secretsmanager', endpoint_url='{}', region_name='us-east-1', \
+                 aws_access_key_id='testing', aws_secret_access_key='testing')\n{script}",
+                self.endpoint
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+fn aws_fetch(m: &Moto, dir: &std::path::Path, args: &[&str], creds: bool) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["fetch", "--timeout", "3", "--dir"]).arg(dir).args(args);
+    cmd.env_remove("COFFER_TOKEN").env("AWS_ENDPOINT_URL", &m.endpoint).env("AWS_REGION", "us-east-1");
+    for k in ["AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_SESSION_TOKEN", "AWS_PROFILE"] {
+        cmd.env_remove(k);
+    }
+    if creds {
+        cmd.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
+    } else {
+        cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn aws_secrets_manager_references_against_moto() {
+    let m = Moto::start();
+    let arn = m.boto("r = c.create_secret(Name='app/db', SecretString='aws-v1-value')\nprint(r['ARN'])");
+    m.boto("c.put_secret_value(SecretId='app/db', SecretString='aws-v2-value')");
+    let bin_arn = m.boto("r = c.create_secret(Name='tls-key', SecretBinary=bytes([0, 1, 2, 255]))\nprint(r['ARN'])");
+    let gone =
+        m.boto("r = c.create_secret(Name='gone', SecretString='x')\nc.delete_secret(SecretId='gone')\nprint(r['ARN'])");
+    let (prefix, name) = arn.split_once(":secret:").unwrap();
+    assert!(name.starts_with("app/db-") && name.len() == "app/db-".len() + 6, "{name}");
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    // Seed 002's shape: the ARN prefix as group, `<name>-<6 chars>` as key; the latest value.
+    // A partial ARN (no suffix) with a stage; a binary secret; all in one fetch.
+    let partial = format!("{prefix}:secret:app/db@AWSPREVIOUS");
+    let out = aws_fetch(&m, &out_dir, &["--file", &arn, "--env", &format!("PREV={partial}"), "--file", &bin_arn], true);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = out_dir.join(format!("{prefix}:secret:")).join(name.to_lowercase());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "aws-v2-value", "{}", file.display());
+    let (_, bin_name) = bin_arn.split_once(":secret:").unwrap();
+    let bin_file = out_dir.join(format!("{prefix}:secret:")).join(bin_name.to_lowercase());
+    assert_eq!(std::fs::read(bin_file).unwrap(), [0u8, 1, 2, 255]);
+    let env = std::fs::read_to_string(out_dir.join("coffer.env")).unwrap();
+    assert!(env.contains("export PREV='aws-v1-value'"), "{env}");
+    // Failures name the store, the secret and the reason, and write nothing.
+    let fail = |args: &[&str], creds: bool, want: &str| {
+        let d = dir.path().join(format!("f{}", want.len()));
+        let out = aws_fetch(&m, &d, args, creds);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("AWS Secrets Manager") && err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("aws-v") && !err.contains("testing"), "{err}");
+        assert!(!d.join("coffer.env").exists());
+    };
+    fail(&["--secret", &format!("{prefix}:secret:nope-AbCdEf")], true, "not found");
+    fail(&["--secret", &gone], true, "deletion");
+    fail(&["--secret", &arn], false, "no AWS credentials");
+}
