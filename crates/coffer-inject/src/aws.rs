@@ -171,11 +171,7 @@ pub fn fetch_all(refs: &[AwsRef], deadline: Instant) -> Result<Vec<SecretValue>,
         return Ok(Vec::new());
     }
     let creds = credentials().map_err(|e| failure(&refs[0], e))?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
+    let agent = crate::http::agent(Duration::from_secs(10)).map_err(|e| failure(&refs[0], e))?;
     let mut cache: BTreeMap<AwsRef, usize> = BTreeMap::new();
     let mut values: Vec<SecretValue> = Vec::new();
     let mut out = Vec::with_capacity(refs.len());

@@ -7,7 +7,9 @@
 //! ends) and [`fetch`] (`coffer fetch --dir DIR`: the init-container mode).
 
 pub mod aws;
+pub mod azure;
 pub mod fetch;
+pub mod http;
 pub mod mask;
 pub mod plan;
 pub mod privdir;

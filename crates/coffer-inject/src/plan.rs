@@ -92,6 +92,10 @@ impl Plan {
         let mut env_owner: BTreeMap<String, usize> = BTreeMap::new();
         let mut file_owner: BTreeMap<PathBuf, usize> = BTreeMap::new();
         for (i, r) in requests.iter().enumerate() {
+            // An Azure Key Vault reference is named after the secret, not its URI (Flyte's Azure
+            // injector and `secrets.get("<name>", group_version=…)`).
+            let azure = crate::azure::naming_form(r).filter(|_| r.group.starts_with("https://"));
+            let r = azure.as_ref().unwrap_or(r);
             safe_component("group", &r.group, r)?;
             safe_component("group_version", &r.group_version, r)?;
             safe_component("key", &r.key, r)?;

@@ -17,6 +17,11 @@ pub fn parse_secret(spec: &str) -> Result<SecretRequest, InjectError> {
     if spec.starts_with("arn:") {
         return parse_arn(spec);
     }
+    if spec.starts_with("https://") {
+        // An Azure Key Vault secret URI, optionally `@VERSION`; the group is the URI (seed 000).
+        let (uri, version) = spec.rsplit_once('@').unwrap_or((spec, ""));
+        return Ok(SecretRequest { group: uri.to_owned(), group_version: version.to_owned(), ..Default::default() });
+    }
     let (rest, version) = match spec.rsplit_once('@') {
         Some((r, v)) if !v.is_empty() => (r, v),
         Some(_) => return Err(bad(spec, "nothing after '@': write KEY@VERSION")),
@@ -188,6 +193,11 @@ mod tests {
             ("plain-AbCdEf", "", MountRequirement::File)
         );
         assert!(parse_secret("arn:aws:secretsmanager:us-east-1:1:secret:").is_err());
+        let r = parse_secret("https://v.vault.azure.net/secrets/s@0123abcd").unwrap();
+        assert_eq!(
+            (r.group.as_str(), r.group_version.as_str(), r.key.as_str()),
+            ("https://v.vault.azure.net/secrets/s", "0123abcd", "")
+        );
     }
 
     #[test]

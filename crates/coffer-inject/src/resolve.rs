@@ -25,7 +25,8 @@ pub fn store_of(r: &SecretRequest) -> Store {
     let g = r.group.as_str();
     if g.starts_with("arn:") && g.contains(":secretsmanager:") {
         Store::Aws
-    } else if g.starts_with("https://") && g.contains(".vault.azure.net/secrets/") {
+    } else if g.starts_with("https://") && g.contains("/secrets/") {
+        // Any Key Vault host: public (vault.azure.net), sovereign clouds, private endpoints.
         Store::Azure
     } else if g.starts_with("vault:") {
         Store::Vault
@@ -36,12 +37,6 @@ pub fn store_of(r: &SecretRequest) -> Store {
 
 fn key_of(r: &SecretRequest) -> Result<ResolveKey, InjectError> {
     let desc = || format!("{}/{}", r.group, r.key);
-    if store_of(r) == Store::Azure {
-        return Err(InjectError::Unsupported {
-            request: desc(),
-            reason: "Azure Key Vault references are not supported by this coffer build yet".into(),
-        });
-    }
     let key: SecretName = r
         .key
         .parse()
@@ -75,10 +70,12 @@ pub fn resolve_all(
     type Indexed<'a> = Vec<(usize, &'a SecretRequest)>;
     let (vault, rest): (Indexed<'_>, Indexed<'_>) =
         requests.iter().enumerate().partition(|(_, r)| store_of(r) == Store::Vault);
-    let (aws, own): (Indexed<'_>, Indexed<'_>) = rest.into_iter().partition(|(_, r)| store_of(r) == Store::Aws);
+    let (aws, rest): (Indexed<'_>, Indexed<'_>) = rest.into_iter().partition(|(_, r)| store_of(r) == Store::Aws);
+    let (azure, own): (Indexed<'_>, Indexed<'_>) = rest.into_iter().partition(|(_, r)| store_of(r) == Store::Azure);
     // Every request is checked before anything is fetched.
     let vault_refs = vault.iter().map(|(_, r)| crate::vault::parse(r)).collect::<Result<Vec<_>, _>>()?;
     let aws_refs = aws.iter().map(|(_, r)| crate::aws::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let azure_refs = azure.iter().map(|(_, r)| crate::azure::parse(r)).collect::<Result<Vec<_>, _>>()?;
     for (_, r) in &own {
         key_of(r)?;
     }
@@ -87,8 +84,9 @@ pub fn resolve_all(
         if own_requests.is_empty() { Vec::new() } else { resolve_own(&client()?, context, &own_requests, deadline)? };
     let vault_values = crate::vault::fetch_all(&vault_refs, deadline)?;
     let aws_values = crate::aws::fetch_all(&aws_refs, deadline)?;
+    let azure_values = crate::azure::fetch_all(&azure_refs, deadline)?;
     let mut out: Vec<Option<SecretValue>> = (0..requests.len()).map(|_| None).collect();
-    for (group, values) in [(&own, own_values), (&vault, vault_values), (&aws, aws_values)] {
+    for (group, values) in [(&own, own_values), (&vault, vault_values), (&aws, aws_values), (&azure, azure_values)] {
         for ((i, _), v) in group.iter().zip(values) {
             out[*i] = Some(v);
         }
@@ -154,8 +152,6 @@ mod tests {
     fn stores_and_keys() {
         let mut r = parse_secret("k").unwrap();
         assert_eq!(store_of(&r), Store::Coffer);
-        r.group = "https://v.vault.azure.net/secrets/x".into();
-        assert!(matches!(key_of(&r), Err(InjectError::Unsupported { .. })));
         r.group = "arn:aws:secretsmanager:us-east-1:123456789012:secret:".into();
         assert_eq!(store_of(&r), Store::Aws);
         r.group = "https://v.vault.azure.net/secrets/x".into();

@@ -92,11 +92,7 @@ pub fn fetch_all(refs: &[VaultRef], deadline: Instant) -> Result<Vec<SecretValue
         return Ok(Vec::new());
     }
     let id = identity().map_err(|e| failure(&refs[0], e))?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
+    let agent = crate::http::agent(Duration::from_secs(10)).map_err(|e| failure(&refs[0], e))?;
     let mut docs: BTreeMap<(String, String, Option<u64>), Value> = BTreeMap::new();
     let mut out = Vec::with_capacity(refs.len());
     for r in refs {

@@ -311,3 +311,176 @@ fn aws_secrets_manager_references_against_moto() {
     fail(&["--secret", &gone], true, "deletion");
     fail(&["--secret", &arn], false, "no AWS credentials");
 }
+
+/// The Key Vault stand-in (tests/support/keyvault_stub.py) over TLS with a throwaway CA.
+struct KeyVault {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for KeyVault {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const KV_TENANT: &str = "00000000-0000-0000-0000-00000000c0ff";
+const KV_CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+const KV_ASSERTION: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6bWw6ZmV0Y2gifQ.sig";
+
+impl KeyVault {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(d).output().expect("openssl runs");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=coffer-test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(d.join("ext.cnf"), "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let config = json!({
+            "tenant": KV_TENANT, "client_id": KV_CLIENT, "assertion": KV_ASSERTION, "client_secret": "kv-client-secret",
+            "secrets": {"example-secret": {"v1": "kv-value-one", "v2": "kv-value-two"}, "locked": {"a": "x"}},
+            "latest": {"example-secret": "v2", "locked": "a"},
+            "disabled": ["locked"],
+        });
+        std::fs::write(d.join("config.json"), config.to_string()).unwrap();
+        std::fs::write(d.join("assertion"), KV_ASSERTION).unwrap();
+        let port = free_port();
+        let stub = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/keyvault_stub.py");
+        let child = Command::new("python3")
+            .arg(stub)
+            .args([port.to_string().as_str(), "server.pem", "server.key", "config.json", "requests.log"])
+            .current_dir(d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "key vault stub did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        KeyVault { child, base: format!("https://127.0.0.1:{port}"), dir }
+    }
+
+    fn fetch(&self, out: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["fetch", "--timeout", "3", "--dir"]).arg(out).args(args);
+        cmd.env_remove("COFFER_TOKEN")
+            .env("COFFER_CA_FILE", self.dir.path().join("ca.pem"))
+            .env("AZURE_AUTHORITY_HOST", &self.base);
+        for k in ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_SECRET"] {
+            cmd.env_remove(k);
+        }
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+#[test]
+fn azure_key_vault_references_against_a_rest_contract_stub() {
+    // A hand-written fake: no Key Vault emulator can run on this machine (see the stub's header).
+    let kv = KeyVault::start();
+    let assertion = kv.dir.path().join("assertion");
+    let federated = [
+        ("AZURE_CLIENT_ID", KV_CLIENT),
+        ("AZURE_TENANT_ID", KV_TENANT),
+        ("AZURE_FEDERATED_TOKEN_FILE", assertion.to_str().unwrap()),
+    ];
+    let group = format!("{}/secrets/example-secret", kv.base);
+    let requests = kv.dir.path().join("requests.yaml");
+    std::fs::write(
+        &requests,
+        format!(
+            "- {{group: '{group}', group_version: v1, mount_requirement: FILE}}\n\
+             - {{group: '{group}/', mount_requirement: ENV_VAR, env_var: KV_LATEST}}\n"
+        ),
+    )
+    .unwrap();
+    let out_dir = kv.dir.path().join("out");
+    let out = kv.fetch(&out_dir, &["--requests", requests.to_str().unwrap()], &federated);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Where Flyte's Azure injector puts them and flytekit's secrets.get("example-secret"[, group_version]) reads.
+    assert_eq!(std::fs::read_to_string(out_dir.join("example-secret/v1")).unwrap(), "kv-value-one");
+    let env = std::fs::read_to_string(out_dir.join("coffer.env")).unwrap();
+    assert!(env.contains("export KV_LATEST='kv-value-two'"), "{env}");
+    let log = std::fs::read_to_string(kv.dir.path().join("requests.log")).unwrap();
+    assert!(log.starts_with("GET /secrets/example-secret/v1 auth=no\n"), "challenge first: {log}");
+    assert!(log.contains(&format!("POST /{KV_TENANT}/oauth2/v2.0/token")), "{log}");
+    assert!(log.contains("GET /secrets/example-secret/ auth=yes"), "latest with the trailing slash: {log}");
+    assert_eq!(log.matches("oauth2").count(), 1, "one token for the whole fetch: {log}");
+
+    // A client secret works too; failures name the store, the secret and the reason.
+    let with_secret =
+        [("AZURE_CLIENT_ID", KV_CLIENT), ("AZURE_TENANT_ID", KV_TENANT), ("AZURE_CLIENT_SECRET", "kv-client-secret")];
+    let latest_dir = kv.dir.path().join("o2");
+    let out = kv.fetch(&latest_dir, &["--file", &format!("{group}/")], &with_secret);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(latest_dir.join("example-secret")).unwrap(), "kv-value-two");
+    let fail = |n: usize, args: &[&str], envs: &[(&str, &str)], want: &str| {
+        let d = kv.dir.path().join(format!("fail{n}"));
+        let out = kv.fetch(&d, args, envs);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("Azure Key Vault") && err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("kv-value") && !err.contains("kv-client-secret") && !err.contains(KV_ASSERTION), "{err}");
+        assert!(!d.join("coffer.env").exists());
+    };
+    fail(1, &["--secret", &format!("{}/secrets/nope/", kv.base)], &federated, "not found");
+    fail(2, &["--secret", &format!("{}/secrets/locked/", kv.base)], &federated, "access denied (Forbidden");
+    let wrong = [("AZURE_CLIENT_ID", KV_CLIENT), ("AZURE_TENANT_ID", KV_TENANT), ("AZURE_CLIENT_SECRET", "wrong")];
+    fail(3, &["--secret", &format!("{group}/")], &wrong, "refused the credential");
+    fail(4, &["--secret", &format!("{group}/")], &[], "no Azure identity");
+}
