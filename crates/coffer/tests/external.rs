@@ -484,3 +484,74 @@ fn azure_key_vault_references_against_a_rest_contract_stub() {
     fail(3, &["--secret", &format!("{group}/")], &wrong, "refused the credential");
     fail(4, &["--secret", &format!("{group}/")], &[], "no Azure identity");
 }
+
+const FLYTEKIT_ALL_STORES: &str = r#"
+import os, sys, flytekit
+s = flytekit.current_context().secrets
+want = dict(line.split("=", 1) for line in open(sys.argv[1]).read().splitlines())
+got = {
+    "coffer": s.get(group="db", key="password"),
+    "vault": s.get(group="vault:secret/app/db", key="password"),
+    "aws": s.get(group=want["aws_group"], key=want["aws_key"]),
+    "azure": s.get("example-secret", group_version="v1"),
+}
+for k, v in got.items():
+    assert v == want[k], f"{k}: got {v!r}"
+print("ALL-STORES-OK")
+"#;
+
+fn flytekit_python() -> PathBuf {
+    let p = std::env::var_os("COFFER_TEST_FLYTEKIT_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/coffer/venvs/flytekit/bin/python")
+    });
+    assert!(p.exists(), "flytekit venv missing at {}: run scripts/test", p.display());
+    p
+}
+
+#[test]
+fn flytekit_reads_one_secret_from_every_store() {
+    let s = Server::start();
+    let bao = seeded();
+    let moto = Moto::start();
+    let kv = KeyVault::start();
+    assert_eq!(
+        s.post("/v1/secrets", &json!({"org": "acme", "name": "password", "string_value": "own-store-value"})).status,
+        201
+    );
+    let arn = moto.boto("r = c.create_secret(Name='app/db', SecretString='aws-value')\nprint(r['ARN'])");
+    let (aws_group, aws_key) = arn.split_once(":secret:").map(|(p, k)| (format!("{p}:secret:"), k.to_owned())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("check.py");
+    std::fs::write(&script, FLYTEKIT_ALL_STORES).unwrap();
+    let expected = dir.path().join("expected");
+    std::fs::write(
+        &expected,
+        format!("coffer=own-store-value\nvault={PW2}\naws=aws-value\nazure=kv-value-one\naws_group={aws_group}\naws_key={aws_key}\n"),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--org", "acme", "--timeout", "5"])
+        .args(["--secret", "db/password", "--file", "vault:secret/app/db/password", "--file", &arn])
+        .args(["--file", &format!("{}/secrets/example-secret@v1", kv.base), "--"])
+        .arg(flytekit_python())
+        .arg(&script)
+        .arg(&expected)
+        .env("COFFER_ADDR", &s.addr)
+        .env("COFFER_TOKEN", &s.token)
+        .env("BAO_ADDR", &bao.addr)
+        .env("BAO_TOKEN", "root")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("COFFER_CA_FILE", kv.dir.path().join("ca.pem"))
+        .env("AZURE_AUTHORITY_HOST", &kv.base)
+        .env("AZURE_CLIENT_ID", KV_CLIENT)
+        .env("AZURE_TENANT_ID", KV_TENANT)
+        .env("AZURE_FEDERATED_TOKEN_FILE", kv.dir.path().join("assertion"))
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stdout: {}\nstderr: {}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("ALL-STORES-OK"));
+}
