@@ -79,17 +79,82 @@ struct Credentials {
     session_token: Option<Zeroizing<String>>,
 }
 
-fn credentials() -> Result<Credentials, String> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
-    match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        (Some(a), Some(s)) => Ok(Credentials {
+fn env(n: &str) -> Option<String> {
+    std::env::var(n).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Credentials, in the order of the AWS default chain that applies to a task: static keys
+/// from the environment, then web identity (EKS IRSA / pod identity tokens:
+/// `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`, exchanged with STS).
+fn credentials(agent: &ureq::Agent, region: &str) -> Result<Credentials, String> {
+    if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        return Ok(Credentials {
             access_key: a,
             secret_key: Zeroizing::new(s),
-            session_token: var("AWS_SESSION_TOKEN").map(Zeroizing::new),
-        }),
-        _ => Err("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for \
-                  temporary credentials); web-identity and instance-profile credentials are not supported yet"
-            .into()),
+            session_token: env("AWS_SESSION_TOKEN").map(Zeroizing::new),
+        });
+    }
+    if let (Some(file), Some(role)) = (env("AWS_WEB_IDENTITY_TOKEN_FILE"), env("AWS_ROLE_ARN")) {
+        return assume_role_with_web_identity(agent, region, &file, &role);
+    }
+    Err("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or \
+         AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN; instance-profile credentials are not supported yet"
+        .into())
+}
+
+/// STS `AssumeRoleWithWebIdentity` (an unsigned call: the web identity token is the proof).
+fn assume_role_with_web_identity(
+    agent: &ureq::Agent,
+    region: &str,
+    file: &str,
+    role: &str,
+) -> Result<Credentials, String> {
+    let token = Zeroizing::new(
+        std::fs::read_to_string(file).map_err(|e| format!("cannot read AWS_WEB_IDENTITY_TOKEN_FILE {file}: {e}"))?,
+    );
+    let session = env("AWS_ROLE_SESSION_NAME").unwrap_or_else(|| format!("coffer-{}", std::process::id()));
+    let endpoint = env("AWS_ENDPOINT_URL_STS")
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .map(|e| e.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    let body = Zeroizing::new(format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName={}&WebIdentityToken={}",
+        enc(role),
+        enc(&session),
+        enc(token.trim())
+    ));
+    let mut resp = agent
+        .post(format!("{endpoint}/"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(body.as_bytes())
+        .map_err(|e| format!("STS at {endpoint} unreachable ({e})"))?;
+    let status = resp.status().as_u16();
+    let xml = Zeroizing::new(resp.body_mut().read_to_string().unwrap_or_default());
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = xml.find(&open)? + open.len();
+        let end = xml[start..].find(&format!("</{name}>"))? + start;
+        Some(xml[start..end].to_owned())
+    };
+    match (status, tag("AccessKeyId"), tag("SecretAccessKey"), tag("SessionToken")) {
+        (200, Some(a), Some(s), Some(t)) => {
+            Ok(Credentials { access_key: a, secret_key: Zeroizing::new(s), session_token: Some(Zeroizing::new(t)) })
+        }
+        _ => Err(format!(
+            "STS refused the web identity for role {role} (HTTP {status}: {})",
+            tag("Code").unwrap_or_else(|| "no error code".into())
+        )),
     }
 }
 
@@ -170,8 +235,9 @@ pub fn fetch_all(refs: &[AwsRef], deadline: Instant) -> Result<Vec<SecretValue>,
     if refs.is_empty() {
         return Ok(Vec::new());
     }
-    let creds = credentials().map_err(|e| failure(&refs[0], e))?;
     let agent = crate::http::agent(Duration::from_secs(10)).map_err(|e| failure(&refs[0], e))?;
+    let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| refs[0].region.clone());
+    let creds = credentials(&agent, &region).map_err(|e| failure(&refs[0], e))?;
     let mut cache: BTreeMap<AwsRef, usize> = BTreeMap::new();
     let mut values: Vec<SecretValue> = Vec::new();
     let mut out = Vec::with_capacity(refs.len());

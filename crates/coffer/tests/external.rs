@@ -307,6 +307,22 @@ fn aws_secrets_manager_references_against_moto() {
         assert!(!err.contains("aws-v") && !err.contains("testing"), "{err}");
         assert!(!d.join("coffer.env").exists());
     };
+    // EKS-style web identity: the token file and role are exchanged with STS (moto) for
+    // temporary credentials, which then sign the call.
+    let token_file = dir.path().join("web-identity-token");
+    std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6bWw6dGFzayJ9.c2ln")
+        .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["fetch", "--timeout", "3", "--dir"]).arg(dir.path().join("irsa")).args(["--file", &arn]);
+    cmd.env_remove("COFFER_TOKEN").env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    cmd.env("AWS_ENDPOINT_URL", &m.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token_file)
+        .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/flyte-task");
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "web identity: {}", stderr(&out));
+    let irsa_file = dir.path().join("irsa").join(format!("{prefix}:secret:")).join(name.to_lowercase());
+    assert_eq!(std::fs::read_to_string(irsa_file).unwrap(), "aws-v2-value");
     fail(&["--secret", &format!("{prefix}:secret:nope-AbCdEf")], true, "not found");
     fail(&["--secret", &gone], true, "deletion");
     fail(&["--secret", &arn], false, "no AWS credentials");
