@@ -141,4 +141,22 @@ mod tests {
             assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn rfc3339_round_trip(ms in 0i64..253_402_300_799_999) {
+                let t = Timestamp::from_millis(ms);
+                prop_assert_eq!(t.to_rfc3339().parse::<Timestamp>().unwrap(), t);
+            }
+
+            #[test]
+            fn parse_never_panics(s in ".{0,40}") {
+                let _ = s.parse::<Timestamp>();
+            }
+        }
+    }
 }
