@@ -318,7 +318,7 @@ fn get(agent: &ureq::Agent, creds: &Credentials, r: &AwsRef, deadline: Instant) 
         if Instant::now() + delay >= deadline {
             return Err(failure(r, format!("{transient}; gave up at the deadline")));
         }
-        std::thread::sleep(delay);
+        std::thread::sleep(crate::resolve::jitter(delay));
         delay = (delay * 2).min(Duration::from_secs(2));
     }
 }

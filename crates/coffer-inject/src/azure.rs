@@ -257,7 +257,7 @@ fn get(
         if Instant::now() + delay >= deadline {
             return Err(failure(r, format!("{transient}; gave up at the deadline")));
         }
-        std::thread::sleep(delay);
+        std::thread::sleep(crate::resolve::jitter(delay));
         delay = (delay * 2).min(Duration::from_secs(2));
     }
 }

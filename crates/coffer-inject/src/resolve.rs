@@ -137,7 +137,7 @@ fn resolve_own(
 }
 
 /// 75–125 % of `d`, so many tasks retrying at once do not stay in step.
-fn jitter(d: Duration) -> Duration {
+pub(crate) fn jitter(d: Duration) -> Duration {
     let mut b = [0u8; 1];
     let _ = getrandom::fill(&mut b);
     d.mul_f64(0.75 + f64::from(b[0]) / 510.0)

@@ -158,7 +158,7 @@ fn read(agent: &ureq::Agent, id: &Identity, r: &VaultRef, deadline: Instant) -> 
         if Instant::now() + delay >= deadline {
             return Err(failure(r, format!("{transient}; gave up at the deadline")));
         }
-        std::thread::sleep(delay);
+        std::thread::sleep(crate::resolve::jitter(delay));
         delay = (delay * 2).min(Duration::from_secs(2));
     }
 }

@@ -571,3 +571,57 @@ fn flytekit_reads_one_secret_from_every_store() {
     assert!(out.status.success(), "stdout: {}\nstderr: {}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("ALL-STORES-OK"));
 }
+
+#[test]
+fn aws_throttling_is_retried_with_bounds() {
+    let m = Moto::start();
+    let arn = m.boto("r = c.create_secret(Name='busy', SecretString='after-throttling')\nprint(r['ARN'])");
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = |limit: u32| {
+        let port = free_port();
+        let log = dir.path().join(format!("proxy-{limit}.log"));
+        let child = Command::new("python3")
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/throttle_proxy.py"))
+            .args([port.to_string(), m.endpoint.clone(), limit.to_string(), log.display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "proxy did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (child, format!("http://127.0.0.1:{port}"), log)
+    };
+    let fetch = |endpoint: &str, out: &str, timeout: &str| {
+        Command::new(BIN)
+            .args(["fetch", "--timeout", timeout, "--dir"])
+            .arg(dir.path().join(out))
+            .args(["--env", &format!("V={arn}")])
+            .env_remove("COFFER_TOKEN")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap()
+    };
+    // Throttled twice, then served: the fetch succeeds after exactly three attempts.
+    let (mut child, endpoint, log) = proxy(2);
+    let out = fetch(&endpoint, "ok", "10");
+    let _ = child.kill();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
+    assert!(std::fs::read_to_string(dir.path().join("ok/coffer.env")).unwrap().contains("after-throttling"));
+    // Throttled for ever: bounded by --timeout, with a clear message.
+    let (mut child, endpoint, log) = proxy(1_000_000);
+    let start = Instant::now();
+    let out = fetch(&endpoint, "never", "2");
+    let _ = child.kill();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(start.elapsed() < Duration::from_secs(8), "{:?}", start.elapsed());
+    let err = stderr(&out);
+    assert!(err.contains("ThrottlingException") && err.contains("gave up"), "{err}");
+    let attempts = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert!((3..30).contains(&attempts), "{attempts} attempts in 2 s: backoff keeps them few");
+}
