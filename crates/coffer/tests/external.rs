@@ -5,26 +5,15 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, stderr, stdout};
+use common::{BIN, Reaped, Server, free_port, stderr, stdout, wait_for_port};
 use serde_json::{Value, json};
 
 struct Bao {
-    child: Child,
+    _child: Reaped,
     addr: String,
-}
-
-impl Drop for Bao {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Bao {
@@ -39,7 +28,7 @@ impl Bao {
             .stderr(Stdio::null())
             .spawn()
             .expect("bao starts");
-        let b = Bao { child, addr: format!("http://127.0.0.1:{port}") };
+        let b = Bao { _child: Reaped(child), addr: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         while b.call("GET", "/v1/sys/health", "root", None).0 != 200 {
             assert!(Instant::now() < deadline, "bao did not become ready");
@@ -209,16 +198,9 @@ fn openbao_failures_are_clear_and_stop_the_command() {
 
 /// moto's server standing in for AWS Secrets Manager (installed by scripts/test).
 struct Moto {
-    child: Child,
+    _child: Reaped,
     endpoint: String,
     python: PathBuf,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Moto {
@@ -233,12 +215,8 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server starts");
-        let m = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), python };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let m = Moto { _child: Reaped(child), endpoint: format!("http://127.0.0.1:{port}"), python };
+        wait_for_port(port, "moto");
         m
     }
 
@@ -330,16 +308,9 @@ fn aws_secrets_manager_references_against_moto() {
 
 /// The Key Vault stand-in (tests/support/keyvault_stub.py) over TLS with a throwaway CA.
 struct KeyVault {
-    child: Child,
+    _child: Reaped,
     base: String,
     dir: tempfile::TempDir,
-}
-
-impl Drop for KeyVault {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 const KV_TENANT: &str = "00000000-0000-0000-0000-00000000c0ff";
@@ -421,12 +392,8 @@ impl KeyVault {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "key vault stub did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        KeyVault { child, base: format!("https://127.0.0.1:{port}"), dir }
+        wait_for_port(port, "the key vault stub");
+        KeyVault { _child: Reaped(child), base: format!("https://127.0.0.1:{port}"), dir }
     }
 
     fn fetch(&self, out: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
@@ -587,12 +554,8 @@ fn aws_throttling_is_retried_with_bounds() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "proxy did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        (child, format!("http://127.0.0.1:{port}"), log)
+        wait_for_port(port, "the throttling proxy");
+        (Reaped(child), format!("http://127.0.0.1:{port}"), log)
     };
     let fetch = |endpoint: &str, out: &str, timeout: &str| {
         Command::new(BIN)
@@ -607,17 +570,17 @@ fn aws_throttling_is_retried_with_bounds() {
             .unwrap()
     };
     // Throttled twice, then served: the fetch succeeds after exactly three attempts.
-    let (mut child, endpoint, log) = proxy(2);
+    let (child, endpoint, log) = proxy(2);
     let out = fetch(&endpoint, "ok", "10");
-    let _ = child.kill();
+    drop(child);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
     assert!(std::fs::read_to_string(dir.path().join("ok/coffer.env")).unwrap().contains("after-throttling"));
     // Throttled for ever: bounded by --timeout, with a clear message.
-    let (mut child, endpoint, log) = proxy(1_000_000);
+    let (child, endpoint, log) = proxy(1_000_000);
     let start = Instant::now();
     let out = fetch(&endpoint, "never", "2");
-    let _ = child.kill();
+    drop(child);
     assert_eq!(out.status.code(), Some(1));
     assert!(start.elapsed() < Duration::from_secs(8), "{:?}", start.elapsed());
     let err = stderr(&out);
