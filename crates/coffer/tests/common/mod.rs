@@ -346,16 +346,24 @@ impl Drop for Reaped {
     }
 }
 
+/// Starts a helper that binds a port of its own choosing and prints `ready PORT` once it
+/// listens (the test stubs under tests/support do), so no other process can take the port
+/// between choosing and binding it.
+pub fn spawn_reporting_port(mut cmd: Command, what: &str) -> (Reaped, u16) {
+    use std::io::BufRead as _;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    let out = child.stdout.take().unwrap();
+    std::io::BufReader::new(out).read_line(&mut line).unwrap();
+    let port = line.trim().strip_prefix("ready ").and_then(|p| p.parse().ok());
+    let child = Reaped(child);
+    match port {
+        Some(p) => (child, p),
+        None => panic!("{what} did not report its port (printed {line:?})"),
+    }
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Waits until something accepts connections on 127.0.0.1:`port`.
-pub fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start listening on port {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

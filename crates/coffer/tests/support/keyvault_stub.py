@@ -6,7 +6,8 @@ an Entra-style token endpoint (workload-identity client assertion or client secr
 secret by version or latest (trailing slash), `api-version` required, 404 SecretNotFound,
 403 for a disabled secret, 401 for a bad token, and paging of the secret list.
 
-Usage: keyvault_stub.py PORT CERT KEY CONFIG_JSON LOG
+Usage: keyvault_stub.py PORT CERT KEY CONFIG_JSON LOG   (PORT 0: any free port, printed as
+"ready PORT" once listening)
 CONFIG_JSON: {"tenant", "client_id", "assertion", "client_secret",
               "secrets": {name: {version: value}}, "disabled": [name], "latest": {name: version}}"""
 import json, secrets as rnd, socketserver, ssl, sys, time
@@ -104,8 +105,10 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
 
 
 srv = Server(("127.0.0.1", port), Handler)
+port = srv.server_address[1]
+BASE = f"https://127.0.0.1:{port}"
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-print("ready", flush=True)
+print(f"ready {port}", flush=True)
 srv.serve_forever()

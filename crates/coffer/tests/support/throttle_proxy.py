@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A test-only HTTP proxy that answers the first N requests with AWS's throttling error and
 forwards the rest to a real upstream (moto), so coffer's bounded retries on throttling can be
-tested against real responses. Usage: throttle_proxy.py PORT UPSTREAM N LOG"""
+tested against real responses. Usage: throttle_proxy.py PORT UPSTREAM N LOG   (PORT 0: any free
+port, printed as "ready PORT" once listening)"""
 import http.client, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
@@ -49,5 +50,6 @@ class Server(ThreadingMixIn, HTTPServer):
     daemon_threads = True
 
 
-print("ready", flush=True)
-Server(("127.0.0.1", port), Handler).serve_forever()
+srv = Server(("127.0.0.1", port), Handler)
+print(f"ready {srv.server_address[1]}", flush=True)
+srv.serve_forever()
